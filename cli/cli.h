@@ -1,0 +1,57 @@
+/* backupctl internals shared by the verb files: the invocation context and
+ * the verb table. Each verb lives in its own cli/<verb>.c. */
+#ifndef BACKUPD_CLI_H
+#define BACKUPD_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "err.h"
+
+struct cli_ctx {
+	const char *config_path;   /* -c PATH, or NULL: resolved by config */
+	bool json;                 /* --json: one JSON document on stdout */
+	struct config *cfg;        /* loaded on demand by cli_load_config */
+	const char *argv0;
+};
+
+typedef int (*cli_verb_fn)(struct cli_ctx *ctx, int argc, char **argv,
+			   struct err *e);
+
+struct cli_verb {
+	const char *name;
+	const char *args;          /* usage after the verb name */
+	const char *summary;       /* one line for --help */
+	const char *help;          /* options, printed by VERB --help */
+	cli_verb_fn fn;            /* NULL: not landed yet */
+	const char *pending;       /* for fn == NULL: which capability brings it */
+};
+
+extern const struct cli_verb cli_verbs[];
+extern const unsigned cli_n_verbs;
+
+/* Loads ctx->cfg once (from -c, $BACKUPD_CONFIG or the default path). */
+int cli_load_config(struct cli_ctx *ctx, struct err *e);
+
+/* Parses the options every verb accepts (-c, --json, --help) plus the
+ * verb's own; see cli/main.c. Returns 1 when --help was printed. */
+struct option;
+int cli_parse(struct cli_ctx *ctx, const struct cli_verb *v, int argc,
+	      char **argv, const char *shortopts, const struct option *longopts,
+	      int (*on_opt)(int opt, const char *arg, void *u), void *u,
+	      int *optind_out, struct err *e);
+
+void cli_verb_usage(const struct cli_verb *v, FILE *out);
+
+/* The verb named name (it must exist). */
+const struct cli_verb *cli_find_verb(const char *name);
+/* The cluster named by --cluster, or the config's only cluster. */
+int cli_pick_cluster(struct cli_ctx *ctx, const char *name,
+		     const struct cfg_cluster **out, struct err *e);
+
+int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+int cli_config(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+
+#endif
