@@ -37,6 +37,7 @@ UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Everything below lib/ links in this order: later archives serve earlier.
 ARCHIVES    := $(BUILD)/libdaemon.a $(BUILD)/librestore.a $(BUILD)/libsched.a $(BUILD)/libcore.a
 
+.SECONDARY:
 .PHONY: all test unit integration check-asan check-valgrind check-banned \
         bench demo install clean fuzz
 all: $(BUILD)/backupd $(BUILD)/backupctl

@@ -798,7 +798,11 @@ int snapshot_run(struct catalog *cat, const struct snapshot_opts *o,
 	x.o = o;
 	x.cl = o->cluster;
 
-	rc = catalog_job_start_ex(cat, "snapshot", x.cl->name,
+	/* A snapshot process killed with -9 leaves its job "running"; free
+	 * the slot when that process is gone. */
+	rc = catalog_job_reap(cat, NULL, e);
+	if (rc == 0)
+		rc = catalog_job_start_ex(cat, "snapshot", x.cl->name,
 				  o->trigger ? o->trigger : "manual", o->schedule,
 				  NULL, &job_id, e);
 	if (rc)

@@ -511,7 +511,7 @@ int snapshot_verify_ex(const struct config *cfg, struct catalog *cat,
 	struct vfy v;
 	struct storage_opts so;
 	struct catalog_snapshot row;
-	bool in_catalog = false, complete = false;
+	bool complete = false;
 	char *found = NULL;
 	int64_t job_id = -1;
 	double t0 = vfy_mono();
@@ -545,7 +545,6 @@ int snapshot_verify_ex(const struct config *cfg, struct catalog *cat,
 		err_init(&ce);
 		rc = catalog_snapshot_get(cat, id, &row, &ce);
 		if (rc == 0) {
-			in_catalog = true;
 			complete = strcmp(row.status, "complete") == 0;
 		} else if (rc != ERR_NOT_FOUND) {
 			*e = ce;
@@ -580,9 +579,10 @@ int snapshot_verify_ex(const struct config *cfg, struct catalog *cat,
 			 rep->bytes_read, rep->seconds);
 
 	/* A verdict on the data goes on record; a repository that could not
-	 * be read says nothing about it. */
+	 * be read says nothing about it, and a snapshot still being written
+	 * or already pruned has no manifest for good reasons. */
 	if (cat && (rc == 0 || rc == ERR_VERIFY || rc == ERR_CORRUPT ||
-		    (rc == ERR_NOT_FOUND && in_catalog))) {
+		    (rc == ERR_NOT_FOUND && complete))) {
 		err_init(&ce);
 		if (vfy_record(cat, cluster, id, complete, rep, rc ? e : NULL, &ce) != 0) {
 			log_error(MOD, "unable to record the verify of '%s': %s",

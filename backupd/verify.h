@@ -78,9 +78,11 @@ struct verify_opts {
  * ERR_BUSY when another verify of the cluster runs.
  *
  * With cat: records a "verify" job; a concluded verify (ok, ERR_VERIFY,
- * ERR_CORRUPT, or a missing manifest of a snapshot the catalog holds) sets
- * the snapshot's verify status (when the catalog has it complete) and adds a
- * verify.ok (info) or verify.failed (error) event in one transaction. */
+ * ERR_CORRUPT, or a missing manifest of a snapshot the catalog has as
+ * complete) sets the snapshot's verify status (when the catalog has it
+ * complete) and adds a verify.ok (info) or verify.failed (error) event in
+ * one transaction; the event payload is {"id", "files", "files_bad",
+ * "tables_bad", "bytes_read", "seconds"[, "error", "error_code"]}. */
 int snapshot_verify(const struct config *cfg, struct catalog *cat,
 		    const char *cluster, const char *id,
 		    struct verify_report *rep, struct err *e);

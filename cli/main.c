@@ -14,6 +14,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "snapshots.h"
 
 #define BACKUPD_VERSION "0.1.0"
 
@@ -35,12 +36,13 @@ const struct cli_verb cli_verbs[] = {
 	  "                      instead of the healthiest replica (snapshot_from)\n"
 	  "      --chunk-rows N  split tables with an integer primary key into ranges of ~N rows\n",
 	  cli_snapshot, NULL },
-	{ "list", "[--cluster C]", "list the snapshots in the catalog", NULL, NULL,
-	  "consistent snapshots (issue #3)" },
-	{ "show", "ID", "files, sizes, GTID and checksums of one snapshot", NULL,
-	  NULL, "consistent snapshots (issue #3)" },
-	{ "verify", "ID", "re-read every file of a snapshot and check its checksum",
-	  NULL, NULL, "consistent snapshots (issue #3)" },
+	{ "list", "[--cluster C] [--all]", "list the snapshots in the catalog",
+	  cli_list_help, cli_list, NULL },
+	{ "show", "ID", "files, sizes, GTID and checksums of one snapshot",
+	  cli_show_help, cli_show, NULL },
+	{ "verify", "ID [--cluster C] [--progress]",
+	  "re-read every file of a snapshot and check its checksum",
+	  cli_verify_help, cli_verify, NULL },
 	{ "restore", "ID --target HOST:PORT [--as-replica-of SERVER]",
 	  "load a snapshot into a server, optionally re-attach it as a replica",
 	  NULL, NULL, "restore and rebuild (issue #4)" },
@@ -62,7 +64,7 @@ const struct cli_verb cli_verbs[] = {
 	{ "report", "--html FILE", "a self-contained HTML report of the catalog",
 	  NULL, NULL, "DR drills and reports (issue #7)" },
 	{ "catalog", "rebuild", "re-create the catalog from the repository's manifests",
-	  NULL, NULL, "consistent snapshots (issue #3)" },
+	  cli_catalog_help, cli_catalog, NULL },
 	{ "config", "check|help",
 	  "check: validate and print the effective config (secrets masked); help: every option",
 	  NULL, cli_config, NULL },
@@ -135,9 +137,10 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_verb *v, int argc,
 	for (size_t i = 0; longopts && longopts[i].name && n < 31; i++)
 		all[n++] = longopts[i];
 	memset(&all[n], 0, sizeof(all[n]));
-	snprintf(shorts, sizeof(shorts), "+:c:h%s", shortopts ? shortopts : "");
+	/* No '+': options may follow operands ("show ID --json"). */
+	snprintf(shorts, sizeof(shorts), ":c:h%s", shortopts ? shortopts : "");
 
-	optind = 1;
+	optind = 0;   /* 0, not 1: glibc then forgets main()'s scan entirely */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
 		switch (c) {

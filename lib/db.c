@@ -6,6 +6,7 @@
  * shared between connections. mysql_library_init() is main()'s job. */
 #include "db.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -90,15 +91,24 @@ static void mask_secret(char *msg, size_t cap, const char *secret)
 	explicit_bzero(out, sizeof(out));
 }
 
-/* Replaces everything between the first and the last single quote of msg
- * by "***": the server quotes values (and, for syntax errors, the rest of
- * the statement) there, even when truncated or escaped. */
+/* Replaces everything between the first opening and the last closing
+ * single quote of msg by "***": the server quotes values (and, for syntax
+ * errors, the rest of the statement) there, even when truncated or
+ * escaped. A quote inside a word ("doesn't") opens or closes nothing. */
 static void mask_quoted(char *msg, size_t cap)
 {
-	char *first = strchr(msg, '\''), *last = strrchr(msg, '\'');
+	char *first = NULL, *last = NULL;
 	char tail[512];
 
-	if (!first || last == first)
+	for (char *p = msg; *p; p++) {
+		if (*p != '\'')
+			continue;
+		if (!first && (p == msg || !isalnum((unsigned char)p[-1])))
+			first = p;
+		else if (first && !isalnum((unsigned char)p[1]))
+			last = p;
+	}
+	if (!first || !last)
 		return;
 	str_copy(tail, sizeof(tail), last);
 	snprintf(first + 1, cap - (size_t)(first + 1 - msg), "***%s", tail);
@@ -151,7 +161,9 @@ static int set_opt(MYSQL *m, enum mysql_option opt, const void *arg,
 static int set_options(MYSQL *m, const struct db_opts *o, enum ssl_mode mode,
 		       struct err *e)
 {
-	unsigned int ct = o->connect_timeout_s, rt = o->read_timeout_s,
+	unsigned int ct = o->connect_timeout_s ? o->connect_timeout_s
+					       : DB_CONNECT_TIMEOUT_DEFAULT_S;
+	unsigned int rt = o->read_timeout_s,
 		     wt = o->write_timeout_s;
 	unsigned int local_infile = o->local_infile ? 1 : 0;
 	unsigned int protocol = o->socket_path && *o->socket_path
@@ -163,8 +175,7 @@ static int set_options(MYSQL *m, const struct db_opts *o, enum ssl_mode mode,
 			 mode == SSL_MODE_VERIFY_IDENTITY;
 	int rc = 0;
 
-	if (ct)
-		rc = set_opt(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct, "connect_timeout", e);
+	rc = set_opt(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct, "connect_timeout", e);
 	if (!rc && rt)
 		rc = set_opt(m, MYSQL_OPT_READ_TIMEOUT, &rt, "read_timeout", e);
 	if (!rc && wt)
@@ -345,6 +356,37 @@ static int query_error(struct db *d, struct err *e)
 			    d->addr);
 }
 
+/* As query_error for a statement holding secret: the server's message
+ * may quote the statement or a value from it, so quoted parts are masked,
+ * and syntax errors (which quote the statement from the error on) lose
+ * their text altogether. */
+static int query_error_secret(struct db *d, const char *secret,
+			      struct err *e)
+{
+	char srv[512];
+	unsigned no = mysql_errno(d->m);
+
+	if (!secret)
+		return query_error(d, e);
+	if (!e)
+		return ERR_DB_QUERY;
+	if (e->code != 0)
+		return e->code;
+	if (no == ER_PARSE_ERROR_NO) {
+		str_copy(srv, sizeof(srv), "syntax error");
+	} else {
+		str_copy(srv, sizeof(srv), mysql_error(d->m));
+		mask_quoted(srv, sizeof(srv));
+	}
+	mask_secret(srv, sizeof(srv), secret);
+	err_set(e, ERR_DB_QUERY, "statement failed on '%s': %s (errno %u)",
+		d->addr, srv, no);
+	e->db_errno = no;
+	str_copy(e->sqlstate, sizeof(e->sqlstate), mysql_sqlstate(d->m));
+	explicit_bzero(srv, sizeof(srv));
+	return ERR_DB_QUERY;
+}
+
 /* The dialect has no such statement for this server. */
 static int no_stmt(struct db *d, const char *what, struct err *e)
 {
@@ -361,7 +403,7 @@ int db_ping(struct db *d, struct err *e)
 	return 0;
 }
 
-int db_finish(struct db *d, struct err *e)
+static int finish(struct db *d, const char *secret, struct err *e)
 {
 	int st;
 
@@ -370,57 +412,46 @@ int db_finish(struct db *d, struct err *e)
 		if (r)
 			mysql_free_result(r);
 		else if (mysql_field_count(d->m) != 0)
-			return query_error(d, e);
+			return query_error_secret(d, secret, e);
 	}
-	return st > 0 ? query_error(d, e) : 0;
+	return st > 0 ? query_error_secret(d, secret, e) : 0;
 }
 
-static int exec_len(struct db *d, const char *sql, size_t len, struct err *e)
+int db_finish(struct db *d, struct err *e)
+{
+	return finish(d, NULL, e);
+}
+
+static int exec_len(struct db *d, const char *sql, size_t len,
+		    const char *secret, struct err *e)
 {
 	MYSQL_RES *r;
 
 	if (mysql_real_query(d->m, sql, (unsigned long)len) != 0)
-		return query_error(d, e);
+		return query_error_secret(d, secret, e);
 	r = mysql_store_result(d->m);
 	if (r)
 		mysql_free_result(r);
 	else if (mysql_field_count(d->m) != 0)
-		return query_error(d, e);
-	return db_finish(d, e);
+		return query_error_secret(d, secret, e);
+	return finish(d, secret, e);
 }
 
 int db_exec(struct db *d, const char *sql, struct err *e)
 {
-	return exec_len(d, sql, strlen(sql), e);
+	return exec_len(d, sql, strlen(sql), NULL, e);
 }
 
 int db_exec_buf(struct db *d, const struct buf *sql, struct err *e)
 {
-	return exec_len(d, sql->data, sql->len, e);
+	return exec_len(d, sql->data, sql->len, NULL, e);
 }
 
 int db_exec_secret(struct db *d, const struct buf *sql, const char *secret,
 		   struct err *e)
 {
-	struct err le;
-	int rc;
-
-	err_init(&le);
-	rc = exec_len(d, sql->data, sql->len, &le);
-	if (!rc)
-		return 0;
-	if (le.db_errno == ER_PARSE_ERROR_NO)
-		/* "... near '<rest of the statement>' at line 1" */
-		snprintf(le.msg, sizeof(le.msg),
-			 "statement failed on '%s': syntax error (errno %u)",
-			 d->addr, le.db_errno);
-	else
-		mask_quoted(le.msg, sizeof(le.msg));
-	mask_secret(le.msg, sizeof(le.msg), secret);
-	if (e && !err_is_set(e))
-		*e = le;
-	explicit_bzero(&le, sizeof(le));
-	return e && err_is_set(e) ? e->code : rc;
+	/* An empty secret still means "this statement is sensitive". */
+	return exec_len(d, sql->data, sql->len, secret ? secret : "", e);
 }
 
 int db_query_result(struct db *d, const char *sql, bool stream,

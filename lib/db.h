@@ -21,6 +21,7 @@
 #include "dialect.h"
 #include "err.h"
 
+#define DB_CONNECT_TIMEOUT_DEFAULT_S 10u
 /* MariaDB and MySQL limit identifiers to 64 characters. */
 #define DB_IDENT_MAX_CHARS 64
 
@@ -30,7 +31,11 @@ struct db_opts {
 	const char *socket_path;     /* set: connect over this Unix socket instead */
 	const char *user;
 	const char *password;        /* NULL: none */
-	unsigned connect_timeout_s, read_timeout_s, write_timeout_s; /* 0: library default */
+	/* connect 0: DB_CONNECT_TIMEOUT_DEFAULT_S, since Connector/C would
+	 * otherwise wait forever for a server that accepts but never greets;
+	 * read/write 0: no limit (long statements such as a GTID wait need
+	 * a read timeout above their own). */
+	unsigned connect_timeout_s, read_timeout_s, write_timeout_s;
 	/* disabled: no TLS; preferred (NULL): TLS when the server offers it,
 	 * unverified; required: fail unless encrypted, unverified; verify_ca,
 	 * verify_identity: verify the certificate chain. Connector/C 3.3 has
@@ -71,9 +76,10 @@ int db_exec(struct db *d, const char *sql, struct err *e);
 /* As db_exec with b->len bytes (a quoted string may hold NUL bytes). */
 int db_exec_buf(struct db *d, const struct buf *sql, struct err *e);
 /* For statements holding a secret (CHANGE MASTER ... PASSWORD): on failure
- * the server's message is replaced when it may quote the statement (syntax
- * errors quote it from the error on), and any occurrence of secret is
- * masked. */
+ * the server's message keeps its shape but loses what it quotes ("String
+ * '***' is too long"), a syntax error (which quotes the statement from the
+ * error on) becomes just "syntax error", and secret itself is masked too.
+ * errno and SQLSTATE are kept. */
 int db_exec_secret(struct db *d, const struct buf *sql, const char *secret,
 		   struct err *e);
 

@@ -21,15 +21,14 @@ failures=()
 TMP_BASE=${TEST_TMPDIR:-/tmp}
 ENV_DIR=$(mktemp -d "$TMP_BASE/backupd-test.XXXXXX")
 export ENV_DIR
-log_dir=$ENV_DIR/logs
-mkdir -p "$log_dir"
+log_dir=$(mktemp -d "$TMP_BASE/backupd-test-logs.XXXXXX")
 
 teardown() {
 	tests/env/down.sh "$ENV_DIR" >"$log_dir/down.log" 2>&1 || cat "$log_dir/down.log" >&2
 	if [ "$failed" -eq 0 ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
-		rm -rf "$ENV_DIR"
+		rm -rf "$ENV_DIR" "$log_dir"
 	else
-		echo "test files kept in $ENV_DIR" >&2
+		echo "test files kept in $ENV_DIR, logs in $log_dir" >&2
 	fi
 }
 trap teardown EXIT
@@ -121,7 +120,7 @@ done
 # Tests that break a server (NFS fault injection) run last.
 if [ -x "$BUILD/tests/test_storage" ] && [ -z "$ONLY" ]; then
 	echo "== fault tests"
-	NFS_TEST_PIDFILE=${NFS_PIDFILE:-} run_unit "$BUILD/tests/test_storage" fault
+	NFS_TEST_PIDFILE=$ENV_DIR/run/ganesha.pid run_unit "$BUILD/tests/test_storage" fault
 fi
 
 echo

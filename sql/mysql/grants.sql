@@ -12,7 +12,8 @@
 -- reads binlogs), REPLICATION MASTER ADMIN.
 
 -- Snapshots: read every table, view, trigger, routine and event definition.
---   SELECT      rows; mysql.proc for routine bodies; mysql.gtid_slave_pos
+--   SELECT      rows; routine bodies (SHOW CREATE PROCEDURE/FUNCTION returns NULL
+--               for the body without it); mysql.gtid_slave_pos
 --   SHOW VIEW   SHOW CREATE VIEW
 --   TRIGGER     SHOW CREATE TRIGGER / information_schema.TRIGGERS (and CREATE TRIGGER on restore)
 --   EVENT       SHOW CREATE EVENT (and CREATE EVENT on restore)
@@ -38,14 +39,19 @@ GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR
 --   READ_ONLY ADMIN          SET GLOBAL read_only (cutover: blue read-only, green writable)
 --                            and writing into a read_only replica while rebuilding it
 --   BINLOG ADMIN             SET SESSION sql_log_bin=0 so a rebuild's load is not written
---                            to the target's binlog (and no errant GTIDs appear)
+--                            to the target's binlog (and no errant GTIDs appear); also
+--                            SET GLOBAL log_bin_trust_function_creators=1, without which
+--                            only SUPER may create triggers and stored functions on a
+--                            server with binlog on (even with sql_log_bin=0)
 --   CONNECTION ADMIN         KILL other accounts' sessions on blue at cutover; still able
 --                            to connect when max_connections is exhausted
 GRANT REPLICATION SLAVE ADMIN, READ_ONLY ADMIN, BINLOG ADMIN, CONNECTION ADMIN
   ON *.* TO 'backupd'@'127.0.0.1';
 
 -- Restores: recreate schemas and load rows (LOAD DATA LOCAL INFILE needs only INSERT).
---   CREATE, DROP, ALTER, INDEX, REFERENCES       tables, keys and foreign keys
+--   CREATE, DROP, ALTER, INDEX                   tables and keys
+--   REFERENCES                                   foreign keys: MariaDB 10.11 does not check
+--                                                it, MySQL 8 does; kept so both get one list
 --   INSERT, UPDATE, DELETE                       rows (and the heartbeat row)
 --   CREATE VIEW, CREATE ROUTINE, ALTER ROUTINE   views, procedures and functions
 --   CREATE TEMPORARY TABLES                      staging during restore and verify

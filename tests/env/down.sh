@@ -7,7 +7,7 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 
 clean=0 dir=
@@ -27,18 +27,8 @@ rc=0
 env_stop 5 sink "$ENV_DIR/" "$RUN/sink.pid" "$RUN/sink.launch.pid" || rc=1
 env_stop 5 haproxy "$ENV_DIR/" "$RUN/haproxy.pid" || rc=1
 rm -f "$ENV_DIR/haproxy.sock"
-env_stop 5 ganesha.nfsd "$ENV_DIR/" "$RUN/ganesha.pid" "$RUN/ganesha.launch.pid" || rc=1
-
-# rpcbind only if up.sh started it (then rpcbind.pid exists); its command line does not
-# name DIR, so only the program name is checked.
-if [ -e "$RUN/rpcbind.pid" ]; then
-	read -r pid <"$RUN/rpcbind.pid" 2>/dev/null
-	if env_pid_is "${pid:-}" rpcbind; then
-		env_stop 3 rpcbind "" "$RUN/rpcbind.pid" || rc=1
-		rm -f /run/rpcbind.sock
-	fi
-	rm -f "$RUN/rpcbind.pid"
-fi
+stop_nfs 5 || rc=1
+env_rpcbind_stop_ours || rc=1
 
 # The three servers stop in parallel: one env_stop for all their pid files.
 pidfiles=()

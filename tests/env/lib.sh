@@ -3,8 +3,8 @@
 # up.sh and down.sh use the same functions, so a server restarted by a test gets
 # exactly the options up.sh gave it (env_server_args is the one place they live).
 # Public: sql_primary sql_replica sql_spare sql_as wait_replica_caught_up
-#         stop_server start_server kill_server wipe_server haproxy_cmd
-#         sink_script sink_count sink_reset
+#         stop_server start_server kill_server wipe_server stop_nfs start_nfs
+#         haproxy_cmd sink_script sink_count sink_reset
 # Internal helpers are prefixed env_. Nothing here exits the caller's shell.
 
 ENV_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -34,45 +34,43 @@ env_pid_is() {
 	[[ $cmdline == *"$needle"* ]]
 }
 
+# Wait until none of the pids is alive or TIMEOUT_S passed; ENV_LEFT = the survivors.
+env_wait_gone() {
+	local deadline=$((SECONDS + $1)) p
+	shift
+	while :; do
+		ENV_LEFT=()
+		for p in "$@"; do env_pid_alive "$p" && ENV_LEFT+=("$p"); done
+		[ ${#ENV_LEFT[@]} -eq 0 ] && return 0
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.05
+	done
+}
+
 # env_stop TIMEOUT_S COMM NEEDLE PIDFILE...: SIGTERM every live process named in the
 # pid files (deduplicated, checked with env_pid_is), wait up to TIMEOUT_S, then SIGKILL
 # (TIMEOUT_S 0: SIGKILL at once). Removes the pid files. Returns 1 only if something
 # survived SIGKILL.
 env_stop() {
-	local timeout_s=$1 comm=$2 needle=$3 f pid p deadline
-	local -a pids=() left=()
+	local timeout_s=$1 comm=$2 needle=$3 f pid
+	local -a pids=()
 	shift 3
 	for f in "$@"; do
-		[ -r "$f" ] || continue
 		read -r pid 2>/dev/null <"$f" || continue
 		[[ $pid =~ ^[0-9]+$ ]] || continue
 		[[ " ${pids[*]} " == *" $pid "* ]] && continue
 		env_pid_is "$pid" "$comm" "$needle" && pids+=("$pid")
 	done
-	if [ ${#pids[@]} -gt 0 ] && [ "$timeout_s" = 0 ]; then
-		kill -KILL "${pids[@]}" 2>/dev/null
-		timeout_s=5
-	elif [ ${#pids[@]} -gt 0 ]; then
-		kill -TERM "${pids[@]}" 2>/dev/null
-		deadline=$((SECONDS + timeout_s))
-		while :; do
-			left=()
-			for p in "${pids[@]}"; do env_pid_alive "$p" && left+=("$p"); done
-			[ ${#left[@]} -eq 0 ] && break
-			[ $SECONDS -ge $deadline ] && break
-			sleep 0.05
-		done
-		if [ ${#left[@]} -gt 0 ]; then
-			echo "env: $comm (pid ${left[*]}) ignored SIGTERM for ${timeout_s}s; sending SIGKILL" >&2
-			kill -KILL "${left[@]}" 2>/dev/null
-			deadline=$((SECONDS + 5))
-			while [ $SECONDS -lt $deadline ]; do
-				left=()
-				for p in "${pids[@]}"; do env_pid_alive "$p" && left+=("$p"); done
-				[ ${#left[@]} -eq 0 ] && break
-				sleep 0.05
-			done
-			[ ${#left[@]} -gt 0 ] && return 1
+	if [ ${#pids[@]} -gt 0 ]; then
+		ENV_LEFT=("${pids[@]}")
+		if [ "$timeout_s" != 0 ]; then
+			kill -TERM "${pids[@]}" 2>/dev/null
+			env_wait_gone "$timeout_s" "${pids[@]}" ||
+				echo "env: $comm (pid ${ENV_LEFT[*]}) ignored SIGTERM for ${timeout_s}s; sending SIGKILL" >&2
+		fi
+		if [ ${#ENV_LEFT[@]} -gt 0 ]; then
+			kill -KILL "${ENV_LEFT[@]}" 2>/dev/null
+			env_wait_gone 5 "${ENV_LEFT[@]}" || return 1
 		fi
 	fi
 	rm -f "$@"
@@ -92,10 +90,10 @@ env_server_args() {
 	*) echo "env: unknown server '$name' (primary|replica|spare)" >&2; return 1 ;;
 	esac
 	port_var=${name^^}_PORT
-	[ -n "${ENV_DIR:-}" ] && [ -n "${!port_var:-}" ] || {
+	if [ -z "${ENV_DIR:-}" ] || [ -z "${!port_var:-}" ]; then
 		echo "env: ENV_DIR and $port_var must be set (source env.sh)" >&2
 		return 1
-	}
+	fi
 	d=$ENV_DIR/$name
 	ENV_MDB_ARGS=(
 		--no-defaults --user=root
@@ -130,6 +128,7 @@ env_server_launch() {
 	mkdir -p "$d/tmp"
 	setsid mariadbd "${ENV_MDB_ARGS[@]}" </dev/null >>"$d/error.log" 2>&1 &
 	echo $! >"$d/launch.pid"
+	disown $! # the caller's shell must not report its death (kill_server, tests)
 }
 
 # Wait until NAME answers ping on its socket; fail at once if mariadbd died.
@@ -280,6 +279,125 @@ wipe_server() {
 	rm -rf "$d/data" && cp -a "$ENV_DIR/template" "$d/data" || return 1
 	start_server "$name" || return 1
 	env_users_sql 1 | env_sql "$name"
+}
+
+# ---------------------------------------------------------------- NFS (ganesha, rpcbind)
+
+# Make sure an rpcbind answers: ganesha registers NFSv3 with it when it starts. Reuse
+# one that answers; otherwise run our own in an empty network namespace, so port 111
+# never opens on a real network (ganesha reaches it through /run/rpcbind.sock; a plain
+# `rpcbind -h 127.0.0.1` crashes in this Debian). run/rpcbind.pid marks it as ours.
+env_rpcbind_ensure() {
+	local pidf=$ENV_DIR/run/rpcbind.pid deadline
+	rpcinfo >/dev/null 2>&1 && return 0
+	setsid unshare -n rpcbind -f </dev/null >>"$ENV_DIR/run/rpcbind.log" 2>&1 &
+	echo $! >"$pidf"
+	disown $!
+	deadline=$((SECONDS + 5))
+	until rpcinfo >/dev/null 2>&1; do
+		if ! env_pid_alive "$(cat "$pidf")"; then
+			echo "env: rpcbind exited: $(tail -n 1 "$ENV_DIR/run/rpcbind.log")" >&2
+			return 1
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			echo "env: rpcbind not answering after 5s" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	# Another env may have won the race to start one; then that one is not ours.
+	sleep 0.05
+	env_pid_is "$(cat "$pidf")" rpcbind || rm -f "$pidf"
+	return 0
+}
+
+# Stop rpcbind if this env started it (and then remove its socket).
+env_rpcbind_stop_ours() {
+	local pidf=$ENV_DIR/run/rpcbind.pid pid=
+	[ -e "$pidf" ] || return 0
+	read -r pid 2>/dev/null <"$pidf"
+	if env_pid_is "$pid" rpcbind; then
+		env_stop 3 rpcbind "" "$pidf" || return 1
+		rm -f /run/rpcbind.sock
+	fi
+	rm -f "$pidf"
+}
+
+env_nfs_write_conf() {
+	cat >"$ENV_DIR/ganesha.conf" <<-EOF
+		NFS_CORE_PARAM {
+			Bind_addr = 127.0.0.1;
+			NFS_Port = $NFS_PORT;
+			MNT_Port = $NFS_MOUNT_PORT;
+			Protocols = 3, 4;
+			Enable_UDP = false;
+			Enable_NLM = false;
+			Enable_RQUOTA = false;
+			mount_path_pseudo = true;
+			Plugins_Dir = "/usr/lib/x86_64-linux-gnu/ganesha";
+		}
+		NFS_KRB5 { Active_krb5 = false; }
+		NFSv4 {
+			Graceless = true;
+			RecoveryRoot = "$ENV_DIR/nfs-state";
+			Only_Numeric_Owners = true;
+		}
+		EXPORT {
+			Export_Id = 1;
+			Path = "$NFS_EXPORT_DIR";
+			Pseudo = "/export";
+			Access_Type = RW;
+			Squash = None;
+			Protocols = 3, 4;
+			Transports = TCP;
+			SecType = sys;
+			FSAL { Name = VFS; }
+		}
+		LOG { Default_Log_Level = EVENT; }
+	EOF
+}
+
+# Launch ganesha in the background (own session); ganesha writes run/ganesha.pid itself.
+env_nfs_launch() {
+	rm -f "$ENV_DIR/run/ganesha.pid"
+	setsid ganesha.nfsd -F -f "$ENV_DIR/ganesha.conf" -L "$ENV_DIR/ganesha.log" \
+		-p "$ENV_DIR/run/ganesha.pid" </dev/null >>"$ENV_DIR/run/ganesha.out" 2>&1 &
+	echo $! >"$ENV_DIR/run/ganesha.launch.pid"
+	disown $!
+}
+
+# Wait until the export lists over NFSv3; fail at once if ganesha died.
+env_nfs_wait() {
+	local timeout_s=${1:-10} deadline
+	deadline=$((SECONDS + timeout_s))
+	until nfs-ls "$NFS_URL" >/dev/null 2>&1; do
+		if ! env_pid_alive "$(cat "$ENV_DIR/run/ganesha.launch.pid" 2>/dev/null)"; then
+			echo "env: ganesha exited: $(grep -E 'CRIT|FATAL|Error binding' "$ENV_DIR/ganesha.log" | tail -n 1)" >&2
+			return 1
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			echo "env: nfs export not reachable at $NFS_URL after ${timeout_s}s" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# stop_nfs [timeout_s]: stop ganesha (SIGTERM; 0 = SIGKILL at once, a crash). rpcbind
+# stays up for the next start_nfs.
+stop_nfs() {
+	env_stop "${1:-5}" ganesha.nfsd "$ENV_DIR/" "$ENV_DIR/run/ganesha.pid" "$ENV_DIR/run/ganesha.launch.pid"
+}
+
+# start_nfs: start ganesha again with up.sh's config and wait until the export answers.
+start_nfs() {
+	local pid
+	read -r pid 2>/dev/null <"$ENV_DIR/run/ganesha.launch.pid"
+	if env_pid_is "${pid:-}" ganesha.nfsd "$ENV_DIR/"; then
+		echo "start_nfs: ganesha is already running" >&2
+		return 1
+	fi
+	env_rpcbind_ensure && env_nfs_launch && env_nfs_wait 10
 }
 
 # ---------------------------------------------------------------- HAProxy

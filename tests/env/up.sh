@@ -9,7 +9,7 @@ set -Eeuo pipefail
 
 T0=$EPOCHREALTIME
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 
 # ENV_TRACE=1 prints the time of each phase to stderr.
@@ -24,14 +24,25 @@ fail() {
 	REASON=$*
 	exit 1
 }
+# The mariadb client's error line from FILE (it may also echo the statement).
+first_error() {
+	grep -m1 '^ERROR' "$1" || head -n 1 "$1"
+}
+# must FN ARGS...: run a lib.sh function in this shell; fail with its last error line.
+must() {
+	"$@" 2>"$ENV_DIR/run/last.err" || fail "$(tail -n 1 "$ENV_DIR/run/last.err")"
+}
 
-[ $# -eq 1 ] && [ -n "$1" ] && [ "${1#-}" = "$1" ] || { echo "usage: up.sh DIR" >&2; exit 2; }
+if [ $# -ne 1 ] || [ -z "$1" ] || [ "${1#-}" != "$1" ]; then
+	echo "usage: up.sh DIR" >&2
+	exit 2
+fi
 mkdir -p "$1"
 ENV_DIR=$(cd "$1" && pwd -P)
 export ENV_DIR
 MARKER=$ENV_DIR/.backupd-test-env
 
-# Paths go into configs of four programs and into env.sh unquoted-safe: keep them plain.
+# DIR ends up in four programs' config files and in env.sh: keep it free of quoting trouble.
 [[ $ENV_DIR =~ ^[A-Za-z0-9._/+-]+$ ]] || { echo "up.sh: DIR '$ENV_DIR' must contain only [A-Za-z0-9._/+-]" >&2; exit 2; }
 # Unix socket paths are limited to 107 bytes.
 [ ${#ENV_DIR} -le 80 ] || { echo "up.sh: DIR '$ENV_DIR' is too long for unix socket paths (max 80 chars)" >&2; exit 2; }
@@ -92,7 +103,6 @@ for n in PRIMARY REPLICA SPARE; do
 	declare "${n}_DATADIR=$ENV_DIR/${n,,}/data"
 	declare "${n}_PIDFILE=$ENV_DIR/${n,,}/mariadbd.pid"
 done
-export PRIMARY_PORT REPLICA_PORT SPARE_PORT PRIMARY_SOCKET REPLICA_SOCKET SPARE_SOCKET
 RUN=$ENV_DIR/run
 HAPROXY_SOCKET=$ENV_DIR/haproxy.sock
 NFS_EXPORT_DIR=$ENV_DIR/nfs-export
@@ -124,16 +134,17 @@ setsid mariadb-install-db --no-defaults --user=root --datadir="$ENV_DIR/template
 INSTALL_PID=$!
 HELPERS+=("$INSTALL_PID")
 
+# shellcheck disable=SC2046 # pkg-config output is meant to be split
 setsid cc -O2 -Wall -Werror -std=c11 "$HERE/sink.c" $(pkg-config --cflags --libs libmicrohttpd) \
 	-o "$ENV_DIR/sink" >"$ENV_DIR/sink-build.log" 2>&1 &
 CC_PID=$!
 HELPERS+=("$CC_PID")
 
 # ------------------------------------------------------------------ nfs-ganesha
-env_rpcbind_ensure || fail "$ENV_ERR"
+must env_rpcbind_ensure
 phase "rpcbind ready"
 env_nfs_write_conf
-env_nfs_launch
+must env_nfs_launch
 phase "ganesha launched"
 
 # ------------------------------------------------------------------ sink
@@ -141,6 +152,7 @@ wait "$CC_PID" || fail "sink.c did not compile: $(head -n 1 "$ENV_DIR/sink-build
 setsid "$ENV_DIR/sink" --port "$SINK_PORT" --log "$SINK_LOG" --pidfile "$RUN/sink.pid" \
 	</dev/null >"$RUN/sink.out" 2>&1 &
 echo $! >"$RUN/sink.launch.pid"
+disown $!
 phase "sink launched"
 
 # ------------------------------------------------------------------ MariaDB
@@ -154,11 +166,11 @@ done
 HELPERS+=("${CP_PIDS[@]}")
 for p in "${CP_PIDS[@]}"; do wait "$p" || fail "copying the template datadir failed"; done
 phase "datadirs copied"
-for s in primary replica spare; do env_server_launch "$s" || fail "cannot launch mariadbd '$s'"; done
+for s in primary replica spare; do must env_server_launch "$s"; done
 phase "mariadbd launched"
 
 # NFS and sink readiness while the servers start.
-env_nfs_wait 10 || fail "$ENV_ERR"
+must env_nfs_wait 10
 deadline=$((SECONDS + 10))
 until env_curl -o /dev/null "http://127.0.0.1:$SINK_PORT/_ctl" 2>/dev/null; do
 	env_pid_alive "$(cat "$RUN/sink.launch.pid")" || fail "sink exited: $(tail -n 1 "$RUN/sink.out")"
@@ -167,9 +179,7 @@ until env_curl -o /dev/null "http://127.0.0.1:$SINK_PORT/_ctl" 2>/dev/null; do
 done
 phase "nfs and sink ready"
 
-for s in primary replica spare; do
-	err=$(env_server_wait "$s" 30 2>&1) || fail "$err"
-done
+for s in primary replica spare; do must env_server_wait "$s" 30; done
 phase "mariadbd ready"
 
 # Accounts on the primary (they replicate); the replica then copies the whole binlog of
@@ -179,14 +189,15 @@ phase "mariadbd ready"
 	env_users_sql 0
 	cat "$ENV_SRC_DIR/sql/mysql/heartbeat.sql"
 } | sql_primary 2>"$RUN/primary-setup.err" ||
-	fail "primary setup failed: $(head -n 1 "$RUN/primary-setup.err")"
+	fail "primary setup failed: $(first_error "$RUN/primary-setup.err")"
+# shellcheck disable=SC2119 # sql_spare reads the SQL from stdin here
 env_users_sql 1 | sql_spare 2>"$RUN/spare-setup.err" ||
-	fail "spare setup failed: $(head -n 1 "$RUN/spare-setup.err")"
+	fail "spare setup failed: $(first_error "$RUN/spare-setup.err")"
 # RESET MASTER only if the replica's binlog holds GTIDs (a fresh copy of the template
 # has none, and RESET MASTER right after start costs ~0.8 s here).
 reset_master=
 [ -z "$(sql_replica 'SELECT @@GLOBAL.gtid_binlog_pos')" ] || reset_master="RESET MASTER;"
-sql_replica 2>"$RUN/replica-setup.err" <<EOF || fail "replica setup failed: $(head -n 1 "$RUN/replica-setup.err")"
+sql_replica 2>"$RUN/replica-setup.err" <<EOF || fail "replica setup failed: $(first_error "$RUN/replica-setup.err")"
 $reset_master
 SET GLOBAL gtid_slave_pos = '';
 CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $PRIMARY_PORT,
@@ -238,7 +249,7 @@ haproxy -f "$ENV_DIR/haproxy/haproxy.cfg" -D -p "$RUN/haproxy.pid" \
 phase "haproxy started"
 
 # ------------------------------------------------------------------ readiness
-err=$(wait_replica_caught_up 10 2>&1) || fail "$err"
+must wait_replica_caught_up 10
 io=$(env_slave_field replica Slave_IO_Running)
 sq=$(env_slave_field replica Slave_SQL_Running)
 [ "$io/$sq" = Yes/Yes ] || fail "replica threads not running (IO=$io SQL=$sq)"
@@ -286,6 +297,24 @@ haproxy_backend  = mysql_writer
 EOF
 )
 
+# Values only env.sh needs (lib.sh and tests read them from there).
+# shellcheck disable=SC2034
+{
+	TEMPLATE_DATADIR=$ENV_DIR/template
+	BACKUPD_USER=backupd REPL_USER=repl TESTADMIN_USER=testadmin HACHECK_USER=hacheck
+	BACKUPD_PASSWORD_FILE=$ENV_DIR/secrets/backupd.pw
+	REPL_PASSWORD_FILE=$ENV_DIR/secrets/repl.pw
+	TESTADMIN_PASSWORD_FILE=$ENV_DIR/secrets/testadmin.pw
+	HAPROXY_BACKEND=mysql_writer HAPROXY_READ_BACKEND=mysql_read
+	SINK_CTL_URL=http://127.0.0.1:$SINK_PORT/_ctl
+	METRICS_LISTEN=127.0.0.1:$METRICS_PORT
+	CONTROL_SOCKET=$ENV_DIR/backupd.sock
+	CATALOG=$ENV_DIR/catalog.db
+	REPOSITORY_DIR=$ENV_DIR/repo
+	# Keep loopback HTTP (the sink) away from any proxy the caller's environment names.
+	no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy}
+	NO_PROXY=$no_proxy
+}
 ENV_VARS=(
 	ENV_DIR ENV_SRC_DIR TEMPLATE_DATADIR
 	PRIMARY_PORT PRIMARY_SOCKET PRIMARY_DATADIR PRIMARY_PIDFILE
@@ -299,20 +328,6 @@ ENV_VARS=(
 	METRICS_PORT METRICS_LISTEN CONTROL_SOCKET CATALOG REPOSITORY_DIR BACKUPD_CONFIG
 	no_proxy NO_PROXY
 )
-TEMPLATE_DATADIR=$ENV_DIR/template
-BACKUPD_USER=backupd REPL_USER=repl TESTADMIN_USER=testadmin HACHECK_USER=hacheck
-BACKUPD_PASSWORD_FILE=$ENV_DIR/secrets/backupd.pw
-REPL_PASSWORD_FILE=$ENV_DIR/secrets/repl.pw
-TESTADMIN_PASSWORD_FILE=$ENV_DIR/secrets/testadmin.pw
-HAPROXY_BACKEND=mysql_writer HAPROXY_READ_BACKEND=mysql_read
-SINK_CTL_URL=http://127.0.0.1:$SINK_PORT/_ctl
-METRICS_LISTEN=127.0.0.1:$METRICS_PORT
-CONTROL_SOCKET=$ENV_DIR/backupd.sock
-CATALOG=$ENV_DIR/catalog.db
-REPOSITORY_DIR=$ENV_DIR/repo
-# Keep loopback HTTP (the sink) away from any proxy the caller's environment names.
-no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy}
-NO_PROXY=$no_proxy
 {
 	echo "# backupd test environment — written by tests/env/up.sh; source it."
 	for v in "${ENV_VARS[@]}"; do
@@ -322,7 +337,7 @@ NO_PROXY=$no_proxy
 } >"$ENV_DIR/env.sh.tmp"
 mv "$ENV_DIR/env.sh.tmp" "$ENV_DIR/env.sh"
 
-rm -f "$ENV_DIR"/run/*-setup.err
+rm -f "$ENV_DIR"/run/*-setup.err "$ENV_DIR/run/last.err"
 us=$((${EPOCHREALTIME/./} - ${T0/./}))
 printf 'backupd test env up in %d.%02d s: source %s/env.sh\n' \
 	$((us / 1000000)) $((us % 1000000 / 10000)) "$ENV_DIR"

@@ -53,7 +53,7 @@ sql_primary "DROP DATABASE t_status"
 # --- an unreachable server and a wrong password --------------------------
 work=$(mktemp -d "$ENV_DIR/status.XXXXXX")
 free_port=$(closed_port)
-sed -e "s/^replicas .*/replicas = 127.0.0.1:$PRIMARY_PORT, 127.0.0.1:$free_port/" "$BACKUPD_CONFIG" > "$work/down.conf"
+sed -e "s/^replicas .*/replicas = 127.0.0.1:$REPLICA_PORT, 127.0.0.1:$free_port/" "$BACKUPD_CONFIG" > "$work/down.conf"
 chmod 600 "$work/down.conf"
 ctl -c "$work/down.conf" status --json
 expect_eq "status exits 5 when a server is unreachable" "$RC" 5

@@ -81,30 +81,6 @@ checksums() {
 	mariadb --no-defaults -uroot -S "$sock" -N -B -e "CHECKSUM TABLE $q EXTENDED" | sort
 }
 
-# nfs_stop / nfs_start: take the env's nfs-ganesha down and up again (same
-# config, same pid files, so down.sh still finds it).
-nfs_stop() {
-	local pid
-	pid=$(cat "$ENV_DIR/run/ganesha.launch.pid" 2>/dev/null) || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 100); do
-		env_pid_alive "$pid" || return 0
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null
-}
-nfs_start() {
-	rm -f "$ENV_DIR/run/ganesha.pid"
-	setsid ganesha.nfsd -F -f "$ENV_DIR/ganesha.conf" -L "$ENV_DIR/ganesha.log" \
-		-p "$ENV_DIR/run/ganesha.pid" </dev/null >>"$ENV_DIR/run/ganesha.out" 2>&1 &
-	echo $! >"$ENV_DIR/run/ganesha.launch.pid"
-	for _ in $(seq 1 200); do
-		nfs-ls "$NFS_URL" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # conf_with KEY VALUE [KEY VALUE...]: a copy of the env's config with keys
 # replaced (first occurrence); prints its path. Mode 0600.
 conf_with() {

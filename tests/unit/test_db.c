@@ -28,6 +28,8 @@
 static unsigned primary_port, replica_port;
 static char password[256];
 static char schema[64];
+/* Server state a failed test must not leave behind (see group_teardown). */
+static bool source_set_on_primary, replica_sql_stopped;
 
 static double now_s(void)
 {
@@ -164,7 +166,16 @@ static int group_teardown(void **state)
 		return 0;
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", schema);
 	db_exec(d, sql, &e);
+	if (source_set_on_primary)
+		db_exec(d, db_sql(d, DIALECT_RESET_REPLICA_ALL), &e);
 	db_close(d);
+	if (replica_sql_stopped) {
+		o = opts_for(replica_port);
+		if (db_connect(&o, &d, &e) == 0) {
+			db_exec(d, db_sql(d, DIALECT_START_SQL_THREAD), &e);
+			db_close(d);
+		}
+	}
 	return 0;
 }
 
@@ -204,6 +215,20 @@ static void test_connect_and_detect(void **state)
 	assert_int_equal(db_ping(d, &e), 0);
 	db_close(d);
 	db_close(NULL);
+
+	/* "localhost" is TCP to the given port, not the default socket. */
+	struct db_opts o = opts_for(primary_port);
+	o.host = "localhost";
+	d = NULL;
+	err_init(&e);
+	if (db_connect(&o, &d, &e) != 0)
+		fail_msg("connect to localhost: %s", e.msg);
+	snprintf(want_addr, sizeof(want_addr), "localhost:%u", primary_port);
+	assert_string_equal(db_addr(d), want_addr);
+	v = value_ok(d, "SELECT @@port");
+	assert_int_equal(strtoul(v, NULL, 10), primary_port);
+	free(v);
+	db_close(d);
 }
 
 static void test_exec_and_values(void **state)
@@ -582,8 +607,9 @@ static void test_tls_modes(void **state)
 	struct db_opts o = opts_for(primary_port);
 	struct db *d;
 	struct err e;
-	char *have_ssl;
-	bool found;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	bool server_tls = false, known = false;
 
 	o.ssl_mode = "sometimes";
 	err_init(&e);
@@ -594,12 +620,18 @@ static void test_tls_modes(void **state)
 	err_init(&e);
 	assert_int_equal(db_connect(&o, &d, &e), 0);
 	assert_null(db_tls_cipher(d));
-	assert_int_equal(db_query_value(d, "SELECT VARIABLE_VALUE FROM "
-			 "information_schema.GLOBAL_VARIABLES WHERE "
-			 "VARIABLE_NAME = 'HAVE_SSL'", &have_ssl, &found, &e), 0);
+	assert_int_equal(db_query_result(d, "SHOW GLOBAL VARIABLES LIKE "
+					 "'have_ssl'", false, &res, &e), 0);
+	assert_int_equal(db_fetch_row(d, res, &row, NULL, &e), 0);
+	if (row && row[1]) {
+		known = true;
+		server_tls = strcmp(row[1], "YES") == 0;
+	}
+	mysql_free_result(res);
+	assert_int_equal(db_finish(d, &e), 0);
 	db_close(d);
-	bool server_tls = have_ssl && strcmp(have_ssl, "YES") == 0;
-	free(have_ssl);
+	if (!known) /* MySQL 8.4 dropped have_ssl; it always offers TLS */
+		server_tls = true;
 
 	o.ssl_mode = "preferred";
 	err_init(&e);
@@ -632,6 +664,7 @@ static void test_secrets_stay_out_of_errors(void **state)
 	struct db *d = connect_ok(primary_port);
 	struct buf b;
 	struct err e;
+	char want[128];
 
 	buf_init(&b, 4096);
 	err_init(&e);
@@ -647,8 +680,10 @@ static void test_secrets_stay_out_of_errors(void **state)
 					&e), 0);
 	assert_int_equal(db_exec_secret(d, &b, "topsecret-pw", &e), ERR_DB_QUERY);
 	assert_int_equal(e.db_errno, 1146);
-	assert_null(strstr(e.msg, "topsecret"));
-	assert_non_null(strstr(e.msg, "'***'"));
+	assert_string_equal(e.sqlstate, "42S02");
+	snprintf(want, sizeof(want), "statement failed on '127.0.0.1:%u': "
+		 "Table '***' doesn't exist (errno 1146)", primary_port);
+	assert_string_equal(e.msg, want);
 	buf_release(&b);
 
 	/* A replication source set up (not started) on the primary, read
@@ -659,6 +694,7 @@ static void test_secrets_stay_out_of_errors(void **state)
 	};
 	struct db_replica_status s;
 	err_init(&e);
+	source_set_on_primary = true;
 	if (db_change_source(d, &src, &e) != 0)
 		fail_msg("change source: %s", e.msg);
 	assert_int_equal(db_replica_status(d, &s, &e), 0);
@@ -671,6 +707,7 @@ static void test_secrets_stay_out_of_errors(void **state)
 	assert_true(s.using_gtid);
 	db_replica_status_release(&s);
 	exec_ok(d, db_sql(d, DIALECT_RESET_REPLICA_ALL));
+	source_set_on_primary = false;
 	assert_int_equal(db_replica_status(d, &s, &e), 0);
 	assert_false(s.configured);
 	db_replica_status_release(&s);
@@ -765,6 +802,7 @@ static void test_replica(void **state)
 	assert_int_equal(db_gtid_wait(r, sql, 30, &e), ERR_USAGE);
 
 	/* Stopping the SQL thread shows as not running, lag unknown. */
+	replica_sql_stopped = true;
 	exec_ok(r, db_sql(r, DIALECT_STOP_SQL_THREAD));
 	err_init(&e);
 	assert_int_equal(db_replica_status(r, &s, &e), 0);
@@ -772,6 +810,7 @@ static void test_replica(void **state)
 	long long behind = s.seconds_behind;
 	db_replica_status_release(&s);
 	exec_ok(r, db_sql(r, DIALECT_START_SQL_THREAD));
+	replica_sql_stopped = false;
 	assert_false(sql_running);
 	assert_int_equal(behind, -1);
 	wait_sql_running(r, true);

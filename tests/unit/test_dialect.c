@@ -687,7 +687,7 @@ static void test_quote_ident(void **state)
 				     sizeof(out)), ERR_USAGE);
 
 	/* 64 characters is the limit, counted in characters, not bytes */
-	memset(name, 'x', 64);
+	memset(name, 'x', 65);
 	assert_int_equal(quote_ident(name, 64, out, sizeof(out)), 0);
 	assert_int_equal(quote_ident(name, 65, out, sizeof(out)), ERR_USAGE);
 	for (int i = 0; i < 64; i++)

@@ -176,6 +176,7 @@ static void write_manifest(struct storage *st, const char *dir,
 		free(json);
 		n = b.len;
 		json = buf_detach(&b);
+		buf_release(&b);
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST_NAME);
 	OK(storage_write_atomic(st, path, json, n, &e));
@@ -548,6 +549,17 @@ static void test_verify_records(void **state)
 	assert_string_equal(ev[1].kind, "verify.failed");
 	assert_string_equal(ev[1].severity, "error");
 	assert_non_null(strstr(ev[1].payload, "t_small"));
+	catalog_event_free_list(ev, nev);
+
+	/* A complete snapshot whose manifest vanished is a failed verify too. */
+	fpath(f, p, sizeof(p), ID1, MANIFEST_NAME);
+	assert_int_equal(unlink(p), 0);
+	OK(snapshot_verify(&f->cfg, cat, NULL, ID1, &rep, &e) == ERR_NOT_FOUND ? 0 : -1);
+	verify_report_release(&rep);
+	OK(catalog_event_due(cat, catalog_now() + 1, 10, &ev, &nev, &e));
+	assert_int_equal(nev, 3);
+	assert_string_equal(ev[2].kind, "verify.failed");
+	assert_non_null(strstr(ev[2].payload, "not-found"));
 	catalog_event_free_list(ev, nev);
 
 	/* Both jobs ended; a new verify may start. */
