@@ -63,11 +63,17 @@ static int nfs_fail(struct nfs_impl *m, struct nfs_context *nfs, int rc)
 	txt = nfs_get_error(nfs);
 	if (!txt)
 		txt = "";
+	/* libnfs 4.0 returns -EFAULT for some server errors on the write path;
+	 * the NFS status in its message is what the server actually said. */
+	if (strstr(txt, "NFS3ERR_NOSPC") || strstr(txt, "NFS3ERR_DQUOT"))
+		err = ENOSPC;
+	else if (strstr(txt, "NFS3ERR_ROFS"))
+		err = EROFS;
 	if (err == EINTR || err == ETIMEDOUT) {
 		err = ETIMEDOUT;
 		snprintf(m->detail, sizeof(m->detail),
 			 "no reply from the NFS server within %d s", m->timeout_s);
-	} else if (err == EIO || err == EPERM) {
+	} else if (err == EIO || err == EPERM || err == EFAULT) {
 		/* Errors the server sent name their NFS3ERR; anything else is
 		 * the transport (reconnects used up, socket closed). */
 		if (strstr(txt, "NFS3ERR"))
@@ -175,8 +181,22 @@ static int put(struct nfs_impl *m, struct nfs_file *nf, const char *p,
 {
 	while (n > 0) {
 		int w = nfs_pwrite(m->nfs, nf->fh, nf->off, n, p);
-		if (w < 0)
-			return nfs_rc(m, w);
+		if (w < 0) {
+			int rc = nfs_rc(m, w);
+			struct nfs_statvfs_64 sv;
+			/* libnfs 4.0 loses NFS3ERR_NOSPC on this path (it reports
+			 * EFAULT): ask the server whether it is out of space, so a
+			 * full repository is named as such. */
+			if (rc != -ETIMEDOUT && nfs_statvfs64(m->nfs, "/", &sv) == 0 &&
+			    sv.f_bavail * sv.f_frsize < (uint64_t)n) {
+				snprintf(m->detail, sizeof(m->detail),
+					 "the NFS export has %llu bytes free",
+					 (unsigned long long)(sv.f_bavail * sv.f_frsize));
+				m->detail_errno = ENOSPC;
+				rc = -ENOSPC;
+			}
+			return rc;
+		}
 		if (w == 0) {
 			snprintf(m->detail, sizeof(m->detail),
 				 "the server accepted no data");

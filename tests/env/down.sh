@@ -28,6 +28,7 @@ env_stop 5 sink "$ENV_DIR/" "$RUN/sink.pid" "$RUN/sink.launch.pid" || rc=1
 env_stop 5 haproxy "$ENV_DIR/" "$RUN/haproxy.pid" || rc=1
 rm -f "$ENV_DIR/haproxy.sock"
 stop_nfs 5 || rc=1
+env_nfs_fault_dirs_release || rc=1
 env_rpcbind_stop_ours || rc=1
 
 # The three servers stop in parallel: one env_stop for all their pid files.

@@ -353,8 +353,43 @@ env_nfs_write_conf() {
 			SecType = sys;
 			FSAL { Name = VFS; }
 		}
+		EXPORT {
+			Export_Id = 2;
+			Path = "$ENV_DIR/nfs-ro";
+			Pseudo = "/export-ro";
+			Access_Type = RO;
+			Squash = None;
+			Protocols = 3, 4;
+			Transports = TCP;
+			SecType = sys;
+			FSAL { Name = VFS; }
+		}
+		EXPORT {
+			Export_Id = 3;
+			Path = "$ENV_DIR/nfs-full";
+			Pseudo = "/export-full";
+			Access_Type = RW;
+			Squash = None;
+			Protocols = 3, 4;
+			Transports = TCP;
+			SecType = sys;
+			FSAL { Name = VFS; }
+		}
 		LOG { Default_Log_Level = EVENT; }
 	EOF
+}
+
+# The fault exports: nfs-ro is served read-only, nfs-full is a 2 MiB tmpfs
+# so a snapshot runs out of space in it (ENOSPC over NFS).
+env_nfs_fault_dirs() {
+	mkdir -p "$ENV_DIR/nfs-ro/sandbox" "$ENV_DIR/nfs-full" || return 1
+	mountpoint -q "$ENV_DIR/nfs-full" ||
+		mount -t tmpfs -o size=2m,mode=0755 backupd-test-full "$ENV_DIR/nfs-full"
+}
+env_nfs_fault_dirs_release() {
+	if mountpoint -q "$ENV_DIR/nfs-full" 2>/dev/null; then
+		umount "$ENV_DIR/nfs-full" || umount -l "$ENV_DIR/nfs-full"
+	fi
 }
 
 # Launch ganesha in the background (own session); ganesha writes run/ganesha.pid itself.

@@ -206,6 +206,24 @@ ctl -c "$nconf" snapshot
 expect_eq "next NFS snapshot works" "$RC" 0
 expect_eq "and leaves no partial folder on NFS" "$(partial_dirs "$NFS_EXPORT_DIR")" 0
 
+# --- a read-only export and a full one ---------------------------------------
+sql_primary "CREATE DATABASE noise; USE noise; CREATE TABLE r (id INT PRIMARY KEY, b VARBINARY(1024)) ENGINE=InnoDB; INSERT INTO r SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_3000"
+wait_replica_caught_up 10
+ctl -c "$(conf_with repository "$NFS_RO_URL")" snapshot
+expect_eq "read-only NFS export: exit 7 (storage)" "$RC" 7
+check "read-only NFS export: the message says so" grep -q "Read-only file system" <<<"$ERR"
+ctl -c "$(conf_with repository "$NFS_FULL_URL")" snapshot
+expect_eq "full NFS export (2 MiB, 3 MB of random rows): exit 17 (no space)" "$RC" 17
+check "full NFS export: the message says no space" grep -q "No space left on device" <<<"$ERR"
+check "full NFS export: one error line" test "$(grep -c '^backupctl: ' <<<"$ERR")" -eq 1
+expect_eq "full NFS export: nothing left behind" "$(partial_dirs "$ENV_DIR/nfs-full")" 0
+expect_eq "full NFS export: replica SQL thread running" "$(replica_sql_running)" Yes
+ctl list --all --json
+check "the failures are in the catalog with their reason" \
+	test "$(jq '[.[] | select(.status == "failed") | select(.reason | test("No space|Read-only"))] | length' <<<"$OUT")" -eq 2
+sql_primary "DROP DATABASE noise"
+wait_replica_caught_up 10
+
 # --- a table dropped during the dump ---------------------------------------
 sql_primary "CREATE TABLE shop.doomed (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO shop.doomed VALUES (1),(2),(3)"
 wait_replica_caught_up 10
