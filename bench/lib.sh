@@ -6,7 +6,9 @@
 #         bench_load_sysbench bench_measure bench_repeat bench_record
 #         bench_table_text bench_table_md bench_ratio bench_freeze_binary
 # Internal helpers and state are prefixed bench_ / BENCH_ too. Nothing here
-# exits the caller's shell except bench_die.
+# exits the caller's shell except bench_die. Results are returned in globals
+# (M_* from bench_measure, R_* from the tool functions).
+# shellcheck shell=bash disable=SC2034
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 BENCH_SRC_DIR=$(cd "$BENCH_DIR/.." && pwd -P)
@@ -140,10 +142,14 @@ bench_load_sysbench() {
 # CPU seconds (user+sys) PID has used so far, in clock ticks; 0 if gone.
 bench_cpu_ticks() {
 	local pid=$1 stat rest
-	[ -n "$pid" ] && read -r stat 2>/dev/null <"/proc/$pid/stat" || { echo 0; return; }
+	if [ -z "$pid" ] || ! read -r stat 2>/dev/null <"/proc/$pid/stat"; then
+		echo 0
+		return
+	fi
 	rest=${stat##*) }
 	# after "comm)": state ppid pgrp session tty tpgid flags minflt cminflt
 	# majflt cmajflt utime stime (fields 3..15 of proc(5))
+	# shellcheck disable=SC2086 # split into fields on purpose
 	set -- $rest
 	echo $((${12} + ${13}))
 }
@@ -178,7 +184,7 @@ bench_measure() {
 # variables R_WALL R_CPU R_SRV R_RSS R_BYTES R_NOTE and returns non-zero on
 # failure) N times and keeps the run with the smallest wall time in R_*.
 bench_repeat() {
-	local n=$1 i best= b_wall b_cpu b_srv b_rss b_bytes b_note
+	local n=$1 i best='' b_wall b_cpu b_srv b_rss b_bytes b_note
 	shift
 	for ((i = 1; i <= n; i++)); do
 		"$@" || return 1
@@ -193,13 +199,15 @@ bench_repeat() {
 
 # ------------------------------------------------------------------ results
 
-BENCH_ROWS=()  # "key|label|wall|cpu|srv|rss_kib|bytes|note"
+# Fields are separated by US (\x1f): labels contain "|".
+BS=$'\x1f'
+BENCH_ROWS=()  # key US label US wall US cpu US srv US rss_kib US bytes US note
 declare -A BENCH_BY_KEY=()
 
 # bench_record KEY LABEL: stores the current R_* under KEY.
 bench_record() {
-	BENCH_ROWS+=("$1|$2|$R_WALL|$R_CPU|$R_SRV|$R_RSS|$R_BYTES|$R_NOTE")
-	BENCH_BY_KEY[$1]="$R_WALL|$R_CPU|$R_SRV|$R_RSS|$R_BYTES"
+	BENCH_ROWS+=("$1$BS$2$BS$R_WALL$BS$R_CPU$BS$R_SRV$BS$R_RSS$BS$R_BYTES$BS$R_NOTE")
+	BENCH_BY_KEY[$1]="$R_WALL$BS$R_CPU$BS$R_SRV$BS$R_RSS$BS$R_BYTES"
 	bench_say "$(printf '%-38s wall %7.2f s  cpu %7.2f s  server %7.2f s  rss %6.1f MiB  out %8.1f MB' \
 		"$2" "$R_WALL" "$R_CPU" "$R_SRV" "$(bench_mib "$R_RSS")" "$(bench_mb "$R_BYTES")")"
 }
@@ -211,7 +219,7 @@ bench_mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 bench_field() {
 	local v=${BENCH_BY_KEY[$1]:-}
 	[ -n "$v" ] || return 1
-	cut -d'|' -f"$2" <<<"$v"
+	cut -d"$BS" -f"$2" <<<"$v"
 }
 
 # bench_ratio NAME KEY_A FIELD KEY_B TARGET: one line "NAME  a/b = r  (target ...)
@@ -223,28 +231,28 @@ bench_ratio() {
 	b=$(bench_field "$4" "$3") || return 0
 	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
 	verdict=$(awk -v r="$r" -v l="$lim" -v op="$op" 'BEGIN { ok = (op == "<=") ? r <= l : r >= l; print ok ? "met" : "MISSED" }')
-	BENCH_RATIO_LINES+=("$name|$r|$op $lim|$verdict")
+	BENCH_RATIO_LINES+=("$name$BS$r$BS$op $lim$BS$verdict")
 }
 
 # bench_absolute NAME VALUE UNIT TARGET: like bench_ratio for a plain value.
 bench_absolute() {
 	local name=$1 v=$2 unit=$3 op=${4%% *} lim=${4##* } verdict
 	verdict=$(awk -v r="$v" -v l="$lim" -v op="$op" 'BEGIN { ok = (op == "<=") ? r <= l : r >= l; print ok ? "met" : "MISSED" }')
-	BENCH_RATIO_LINES+=("$name|$v $unit|$op $lim $unit|$verdict")
+	BENCH_RATIO_LINES+=("$name$BS$v $unit$BS$op $lim $unit$BS$verdict")
 }
 
 bench_table_text() {
 	local row
 	printf '%-40s %8s %9s %9s %9s %10s  %s\n' tool "wall s" "cpu s" "server s" "RSS MiB" "output MB" notes
 	for row in "${BENCH_ROWS[@]}"; do
-		IFS='|' read -r _ label wall cpu srv rss bytes note <<<"$row"
+		IFS=$BS read -r _ label wall cpu srv rss bytes note <<<"$row"
 		printf '%-40s %8.2f %9.2f %9.2f %9.1f %10.1f  %s\n' "$label" "$wall" "$cpu" "$srv" \
 			"$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
 	done
 	echo
 	printf '%-58s %12s %14s  %s\n' ratio value target verdict
 	for row in "${BENCH_RATIO_LINES[@]}"; do
-		IFS='|' read -r name r t v <<<"$row"
+		IFS=$BS read -r name r t v <<<"$row"
 		printf '%-58s %12s %14s  %s\n' "$name" "$r" "$t" "$v"
 	done
 }
@@ -254,15 +262,15 @@ bench_table_md() {
 	echo "| tool | wall s | client CPU s | server CPU s | peak RSS MiB | output MB | notes |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
 	for row in "${BENCH_ROWS[@]}"; do
-		IFS='|' read -r _ label wall cpu srv rss bytes note <<<"$row"
-		printf '| %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n' "$label" "$wall" "$cpu" "$srv" \
+		IFS=$BS read -r _ label wall cpu srv rss bytes note <<<"$row"
+		printf '| %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n' "${label//|/\\|}" "$wall" "$cpu" "$srv" \
 			"$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
 	done
 	echo
 	echo "| ratio | value | target | verdict |"
 	echo "| --- | ---: | ---: | --- |"
 	for row in "${BENCH_RATIO_LINES[@]}"; do
-		IFS='|' read -r name r t v <<<"$row"
-		printf '| %s | %s | %s | %s |\n' "$name" "$r" "$t" "$v"
+		IFS=$BS read -r name r t v <<<"$row"
+		printf '| %s | %s | %s | %s |\n' "${name//|/\\|}" "$r" "$t" "$v"
 	done
 }

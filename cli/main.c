@@ -49,8 +49,10 @@ const struct cli_verb cli_verbs[] = {
 	{ "rebuild", "SERVER",
 	  "restore the latest good snapshot into a downed replica and re-attach it",
 	  NULL, NULL, "restore and rebuild (issue #4)" },
-	{ "prune", "[--dry-run]", "apply retention (keep_last, keep_days)", NULL,
-	  NULL, "the daemon and retention (issue #5)" },
+	{ "prune", "[--cluster C] [--dry-run]", "apply retention (keep_last, keep_days)",
+	  "      --cluster C     only this cluster\n"
+	  "      --dry-run       list what would be deleted and why the rest stays\n",
+	  cli_prune, NULL },
 	{ "cutover", "--to SERVER [--dry-run] [--timeout S]",
 	  "blue/green switch of the writer with guardrails and rollback", NULL,
 	  NULL, "blue/green cutover (issue #6)" },

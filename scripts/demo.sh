@@ -41,5 +41,33 @@ wait_replica_caught_up 10
 step "backupctl status --json (replica caught up again)"
 "$BUILD/backupctl" status --json | jq -c '.clusters[].servers[] | {address, role, reachable, read_only, lag}'
 
-step "not yet available: snapshot, restore, rebuild, cutover, drill"
-"$BUILD/backupctl" snapshot || true
+step "some data on the primary (it replicates)"
+sql_primary "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, total DECIMAL(10,2), note VARCHAR(100)) ENGINE=InnoDB; USE shop; INSERT INTO shop.orders (customer, total, note) SELECT seq % 977, seq / 100, CONCAT('order ', seq) FROM seq_1_to_50000"
+wait_replica_caught_up 20
+echo "50000 orders on the primary, replica caught up"
+
+step "backupctl snapshot (consistent, from the replica, zstd, into the local repository)"
+id=$("$BUILD/backupctl" snapshot --chunk-rows 20000)
+echo "snapshot id: $id"
+
+step "backupctl snapshot into the NFS repository (nfs-ganesha through libnfs)"
+nfsconf=$dir/nfs.conf
+awk -v u="$NFS_URL" '/^repository/ { print "repository = " u; next } { print }' "$BACKUPD_CONFIG" > "$nfsconf"
+chmod 600 "$nfsconf"
+nid=$("$BUILD/backupctl" -c "$nfsconf" snapshot)
+echo "snapshot id: $nid"
+
+step "backupctl list"
+"$BUILD/backupctl" list
+
+step "backupctl show $id"
+"$BUILD/backupctl" show "$id" | head -n 30
+
+step "backupctl verify $nid (re-reads every byte from NFS)"
+"$BUILD/backupctl" -c "$nfsconf" verify "$nid"
+
+step "backupctl prune --dry-run"
+"$BUILD/backupctl" prune --dry-run
+
+step "not yet available: restore, rebuild, cutover, drill"
+"$BUILD/backupctl" restore "$id" --target "127.0.0.1:$SPARE_PORT" || true
