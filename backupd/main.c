@@ -1,7 +1,7 @@
-/* backupd: the daemon's entry point. Today it validates the config and
- * opens (and migrates) the catalog; the schedule loop, lag monitor, Slack
- * sender and metrics arrive with the daemon capability and say so plainly
- * instead of pretending to run. Single-threaded for now. */
+/* backupd: the daemon's entry point. Validates the config and the catalog
+ * (--check stops there), then runs the daemon in the foreground until
+ * SIGTERM (systemd, containers). mysql_library_init and curl_global_init
+ * happen here, once, before any thread starts. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "daemon.h"
 #include "err.h"
 #include "log.h"
 
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
 	};
 	const char *cfg_path = NULL;
 	bool check = false;
+	const char *pid_file = NULL;
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
 	struct err e;
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': cfg_path = optarg; break;
 		case 'k': check = true; break;
-		case 'p': break;
+		case 'p': pid_file = optarg; break;
 		case 'h': backupd_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "backupd: unknown option '%s' (see backupd --help)\n",
@@ -73,8 +75,9 @@ int main(int argc, char **argv)
 		log_info("main", "config '%s' and catalog '%s' (schema %d) are valid",
 			 cfg->path, cfg->catalog, catalog_schema_version(cat));
 	} else if (rc == 0) {
-		rc = err_set(&e, ERR_NOT_IMPLEMENTED,
-			     "the daemon loop (schedules, lag monitor, Slack, metrics) is not available yet: it arrives with issue #5; use 'backupd --check' to validate a config");
+		catalog_close(cat);
+		cat = NULL;
+		rc = daemon_run(cfg->path, pid_file, &e);
 	}
 	if (rc)
 		fprintf(stderr, "backupd: %s\n", e.msg);

@@ -86,14 +86,25 @@ int prune_cluster(const struct config *cfg, const struct cfg_cluster *cl,
 
 	memset(rep, 0, sizeof(*rep));
 	rep->cluster = xstrdup(cl->name);
-	rc = catalog_snapshot_list(cat, cl->name, &arr, &n, e);
-	if (rc)
+	struct storage_opts so;
+	storage_opts_init(&so);
+	so.create_root = false;
+	rc = storage_open(cfg->repository, &so, &st, e);
+	if (rc == 0)
+		rc = catalog_snapshot_list(cat, cl->name, &arr, &n, e);
+	if (rc) {
+		storage_close(st);
 		return rc;
+	}
+	/* Only this repository's snapshots: a catalog that once indexed
+	 * another repository must not have those counted (or deleted here). */
+	const char *repo = storage_url_redacted(st);
 	/* Newest first: the list is oldest first. */
 	rep->items = xcalloc(n ? n : 1, sizeof(*rep->items));
 	for (size_t k = 0; k < n; k++) {
 		struct catalog_snapshot *s = &arr[n - 1 - k];
-		if (strcmp(s->status, "complete") != 0)
+		if (strcmp(s->status, "complete") != 0 ||
+		    (s->repository && strcmp(s->repository, repo) != 0))
 			continue;
 		struct prune_item *it = &rep->items[rep->n_items++];
 		it->id = xstrdup(s->id);
@@ -135,13 +146,11 @@ int prune_cluster(const struct config *cfg, const struct cfg_cluster *cl,
 			rep->n_kept++;
 	}
 	catalog_snapshot_free_list(arr, n);
-	if (rc || dry_run || rep->n_deleted == 0)
+	if (rc || dry_run || rep->n_deleted == 0) {
+		storage_close(st);
 		return rc;
+	}
 
-	struct storage_opts so;
-	storage_opts_init(&so);
-	so.create_root = false;
-	rc = storage_open(cfg->repository, &so, &st, e);
 	size_t done = 0;
 	struct err rerr;
 	err_init(&rerr);

@@ -108,8 +108,9 @@ bench_load_sysbench() {
 		fi
 	fi
 	sql_primary "DROP DATABASE IF EXISTS \`$db\`; CREATE DATABASE \`$db\`" || bench_die "cannot create database '$db'"
-	# sysbench 1.0 reads options from --config-file: the password stays out of
-	# argv (ps) as long as that file is 0600.
+	# sysbench 1.0 reads its general and driver options from --config-file, so
+	# the password stays out of argv (ps); the test's own options (tables,
+	# table-size) it takes from the command line only.
 	cnf=$BENCH_WORK/sysbench.$db.cnf
 	(
 		umask 077
@@ -120,14 +121,12 @@ bench_load_sysbench() {
 			mysql-user=testadmin
 			mysql-password=$(cat "$ENV_DIR/secrets/testadmin.pw")
 			mysql-db=$db
-			tables=$tables
-			table-size=$rows
 			threads=$threads
 		EOF
 	)
 	bench_say "loading $db: $tables tables x $rows rows with sysbench (this takes a while)"
 	local t0=$SECONDS
-	sysbench --config-file="$cnf" oltp_read_write prepare >"$BENCH_WORK/sysbench.$db.log" 2>&1 || {
+	sysbench --config-file="$cnf" oltp_read_write --tables="$tables" --table-size="$rows" prepare >"$BENCH_WORK/sysbench.$db.log" 2>&1 || {
 		tail -n 5 "$BENCH_WORK/sysbench.$db.log" >&2
 		bench_die "sysbench prepare failed"
 	}
@@ -135,6 +134,11 @@ bench_load_sysbench() {
 	bench_say "loaded $db on the primary in $((SECONDS - t0)) s; waiting for the replica"
 	wait_replica_caught_up 3600 || bench_die "the replica did not catch up"
 	bench_say "replica caught up after $((SECONDS - t0)) s"
+	have=$(sql_replica "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db'")
+	n=$(sql_replica "SELECT COUNT(*) FROM \`$db\`.sbtest$tables" 2>/dev/null || echo -1)
+	if [ "$have" != "$tables" ] || [ "$n" != "$rows" ]; then
+		bench_die "after sysbench prepare the replica has $have tables in '$db' and $n rows in sbtest$tables, not $tables x $rows"
+	fi
 }
 
 # ------------------------------------------------------------------ measuring

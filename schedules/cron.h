@@ -6,8 +6,10 @@
  *     month (1-12, jan-dec) day-of-week (0-7, sun-sat; 0 and 7 are Sunday),
  *     separated by spaces or tabs;
  *   - each field a comma list of `*`, `N`, `N-M`, `* / S` or `N-M/S`
- *     (no spaces around '/'); names are case-insensitive and allowed in
- *     ranges (`mon-fri`, `jan-jun/2`); `N/S` without a range is refused;
+ *     (written `* / S` here only because C comments cannot hold star-slash;
+ *     no spaces around '/' in real expressions); names are case-insensitive
+ *     and allowed in ranges (`mon-fri`, `jan-jun/2`); `N/S` without a range
+ *     is refused as ambiguous;
  *   - aliases @yearly @annually @monthly @weekly @daily @midnight @hourly;
  *   - `@every DURATION` with units d h m s in that order, each at most once
  *     (`30s`, `5m`, `1h30m`, `2d12h`), from 1s to 31d.
@@ -24,7 +26,7 @@
  *     a time that occurs twice at fall-back fires at its first occurrence
  *     only;
  *   - a "wildcard" expression (minute or hour starts with '*', e.g.
- *     `0 * * * *`, `* /15 * * * *`) follows real time: wall-clock times in
+ *     `0 * * * *`, every 15 minutes) follows real time: wall-clock times in
  *     the gap do not exist and are not fired, and repeated wall-clock times
  *     fire on both occurrences, so an hourly job still runs every hour.
  *

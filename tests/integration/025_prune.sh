@@ -4,7 +4,18 @@
 # takes manifest and files away and the catalog keeps a "deleted" row.
 set -u
 source "$ROOT/tests/integration/lib.sh"
-REPO=$ENV_DIR/repo
+# Its own catalog and repository: retention must not see other tests' snapshots.
+REPO=$ENV_DIR/prune-repo
+base=$(conf_with catalog "$ENV_DIR/prune.db" repository "$REPO")
+ctl() { ERRF=$(mktemp "$ENV_DIR/ctl-err.XXXXXX"); OUT=$($BACKUPCTL -c "$base" "$@" 2>"$ERRF"); RC=$?; ERR=$(cat "$ERRF"); rm -f "$ERRF"; }
+conf_with() { # on top of this test's base config
+	local out; out=$(mktemp "$ENV_DIR/conf.XXXXXX"); cp "$base" "$out"
+	while [ $# -ge 2 ]; do
+		awk -v k="$1" -v v="$2" '{ if ($0 ~ "^" k "[ \t]*=") print k " = " v; else print }' "$out" > "$out.n" && mv "$out.n" "$out"
+		shift 2
+	done
+	chmod 600 "$out"; echo "$out"
+}
 
 sql_primary "CREATE DATABASE prune_t; CREATE TABLE prune_t.t (id INT PRIMARY KEY); INSERT INTO prune_t.t VALUES (1)"
 wait_replica_caught_up 10
