@@ -240,7 +240,7 @@ static json_t *daemon_readings_json(struct daemon *d)
 			"state", lag_state_name(r[i].state), "known", r[i].lag_known,
 			"lag_s", isfinite(r[i].lag_s) ? json_real(r[i].lag_s) : json_null(),
 			"heartbeat_age_s", r[i].heartbeat_age_s >= 0 ? json_real(r[i].heartbeat_age_s) : json_null(),
-			"io_running", r[i].io_running, "sql_running", r[i].sql_running,
+			"io_running", r[i].io_running, "sql_running", r[i].sql_running, "last_errno",
 			(int)r[i].last_errno, "reason", r[i].reason, "updated_at", r[i].updated_at));
 	return a;
 }

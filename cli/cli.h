@@ -44,6 +44,13 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_verb *v, int argc,
 
 void cli_verb_usage(const struct cli_verb *v, FILE *out);
 
+/* Sends req (consumed) to a running daemon's control socket. ERR_NOT_FOUND
+ * when none runs (the caller then works standalone; BACKUPCTL_NO_DAEMON
+ * forces that); else the daemon's reply (caller decref's) and its error. */
+#include <jansson.h>
+int cli_daemon_call(struct cli_ctx *ctx, json_t *req, json_t **reply,
+		    struct err *e);
+
 /* The verb named name (it must exist). */
 const struct cli_verb *cli_find_verb(const char *name);
 /* The cluster named by --cluster, or the config's only cluster. */

@@ -262,7 +262,7 @@ static int lag_once(struct cli_ctx *ctx, const struct lag_opts *o,
 	catalog_close(cat);
 	if (ctx->json) {
 		json_object_set_new(root, "healthy", json_boolean(worst == 0));
-		json_dumpf(root, stdout, JSON_INDENT(2));
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 		fputc('\n', stdout);
 		json_decref(root);
 	}
@@ -294,7 +294,7 @@ static void watch_on_signal(int sig)
 
 static void watch_print(struct watch *w, json_t *j, const char *text)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
 	pthread_mutex_lock(&w->out_mu);
 	if (s)

@@ -5,12 +5,14 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "catalog.h"
 #include "cli.h"
+#include "control.h"
 #include "snapshot.h"
 
 static volatile sig_atomic_t snapshot_abort;
@@ -36,6 +38,19 @@ static int snapshot_opt(int opt, const char *arg, void *u)
 	case 'R': return str_to_long(arg, 1, 1000000000L, &o->chunk_rows);
 	default: return -1;
 	}
+}
+
+int cli_daemon_call(struct cli_ctx *ctx, json_t *req, json_t **reply, struct err *e)
+{
+	int rc;
+	if (getenv("BACKUPCTL_NO_DAEMON")) {
+		json_decref(req);
+		return err_set(e, ERR_NOT_FOUND, "daemon hand-off disabled");
+	}
+	rc = control_call(ctx->cfg->control_socket, req, 24 * 3600 * 1000, reply, e);
+	if (rc == 0)
+		rc = control_reply_check(*reply, e);
+	return rc;
 }
 
 /* The cluster named by --cluster, or the only one the config has. */
@@ -82,8 +97,33 @@ int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 	rc = cli_load_config(ctx, e);
 	if (rc == 0)
 		rc = cli_pick_cluster(ctx, so.cluster, &cl, e);
-	if (rc == 0)
-		rc = catalog_open(ctx->cfg->catalog, &cat, e);
+	if (rc)
+		return rc;
+
+	/* A running daemon takes the job, so its locks and schedules stay in
+	 * charge; without one, run it here. */
+	json_t *reply = NULL;
+	json_t *req = json_pack("{s:s, s:s}", "verb", "snapshot", "cluster", cl->name);
+	if (so.from)
+		json_object_set_new(req, "from", json_string(so.from));
+	rc = cli_daemon_call(ctx, req, &reply, e);
+	if (rc != ERR_NOT_FOUND) {
+		if (rc == 0) {
+			json_t *r = json_object_get(reply, "result");
+			if (ctx->json) {
+				json_dumpf(r, stdout, JSON_INDENT(2));
+				fputc('\n', stdout);
+			} else {
+				printf("%s\n", json_string_value(json_object_get(r, "id")));
+				fprintf(stderr, "snapshot %s taken by the running daemon\n",
+					json_string_value(json_object_get(r, "id")));
+			}
+		}
+		json_decref(reply);
+		return rc;
+	}
+	err_init(e);
+	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)
 		return rc;
 

@@ -203,6 +203,44 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 		if (rc)
 			break;
 	}
+	/* Live figures from a running daemon: heartbeat lag, jobs, schedules. */
+	{
+		json_t *reply = NULL;
+		struct err de;
+		err_init(&de);
+		if (rc == 0 && cli_daemon_call(ctx, json_pack("{s:s}", "verb", "status"), &reply, &de) == 0) {
+			if (ctx->json) {
+				json_object_del(reply, "ok");
+				json_object_set(root, "daemon", reply);
+			} else {
+				json_t *it;
+				size_t i;
+				printf("daemon pid %lld (config %s)\n",
+				       (long long)json_integer_value(json_object_get(reply, "pid")),
+				       json_string_value(json_object_get(reply, "config")));
+				json_array_foreach(json_object_get(reply, "lag"), i, it) {
+					json_t *lv = json_object_get(it, "lag_s");
+					bool known = json_is_true(json_object_get(it, "known"));
+					const char *why = json_string_value(json_object_get(it, "reason"));
+					printf("  lag      %-21s %-6s ", json_string_value(json_object_get(it, "server")),
+					       json_string_value(json_object_get(it, "state")));
+					if (json_is_number(lv))
+						printf("%s%.3f s", known ? "" : ">= ", json_number_value(lv));
+					else
+						printf("unknown");
+					printf("%s%s%s (heartbeat)\n", why && *why ? "  " : "", why ? why : "", "");
+				}
+				json_array_foreach(json_object_get(reply, "jobs"), i, it)
+					printf("  running  %s of %s (%s)\n",
+					       json_string_value(json_object_get(it, "kind")),
+					       json_string_value(json_object_get(it, "cluster")),
+					       json_string_value(json_object_get(it, "trigger")));
+			}
+		} else if (ctx->json) {
+			json_object_set_new(root, "daemon", json_null());
+		}
+		json_decref(reply);
+	}
 	if (ctx->json) {
 		json_object_set_new(root, "healthy", json_boolean(worst == 0));
 		json_dumpf(root, stdout, JSON_INDENT(2));
