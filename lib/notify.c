@@ -325,7 +325,7 @@ static void stats_attempt(struct notify *n, const struct post_result *r,
 
 /* A catalog write failed: the event stays pending as it was. Pause the
  * sender so it does not hammer Slack or the log. */
-static void mark_failed_log(struct notify *n, const struct catalog_event *ev,
+static void mark_error(struct notify *n, const struct catalog_event *ev,
 			    const struct err *me)
 {
 	log_error(MOD, "event %" PRId64 " (%s): %s", ev->id, ev->kind, me->msg);
@@ -346,7 +346,7 @@ static void give_up(struct notify *n, const struct catalog_event *ev,
 		  msg);
 	stats_attempt(n, r, false, true);
 	if (catalog_event_mark_failed(n->cat, ev->id, msg, &me) != 0)
-		mark_failed_log(n, ev, &me);
+		mark_error(n, ev, &me);
 }
 
 static void retry_at(struct notify *n, const struct catalog_event *ev,
@@ -361,7 +361,7 @@ static void retry_at(struct notify *n, const struct catalog_event *ev,
 	stats_attempt(n, r, false, false);
 	if (catalog_event_mark_retry(n->cat, ev->id, catalog_now() + delay_s,
 				     msg, &me) != 0)
-		mark_failed_log(n, ev, &me);
+		mark_error(n, ev, &me);
 }
 
 /* Posts the head event once and records the outcome. */
@@ -429,7 +429,7 @@ static void deliver(struct notify *n, const struct catalog_event *ev)
 				"age of the outbox: ");
 			return;
 		}
-		log_warn(MOD, "event %" PRId64 " (%s): %s; retry %d in %.1f s",
+		log_warn(MOD, "event %" PRId64 " (%s): %s; attempt %d in %.1f s",
 			 ev->id, ev->kind, r.error, ev->attempts + 2, delay);
 		retry_at(n, ev, &r, delay, "");
 		return;
@@ -482,6 +482,10 @@ static double step(struct notify *n, bool stopping, double deadline)
 	now = catalog_now();
 	mono = mono_now();
 	wait = next_at - now;
+	/* Longer than any wait this sender sets: the wall clock stepped
+	 * back since; do not park the whole outbox behind it. */
+	if (wait > n->o.backoff_max_ms / 1000.0 + n->o.retry_after_max_s + 60)
+		wait = 0;
 	if (mono + wait < n->next_post_mono)
 		wait = n->next_post_mono - mono;
 	if (wait > 0) {
@@ -710,9 +714,9 @@ int notify_stop(struct notify *n, int drain_timeout_ms)
 
 	pending = n->st.pending;
 	if (pending)
-		log_info(MOD, "Slack sender stopped; %zu event%s stay in the "
+		log_info(MOD, "Slack sender stopped; %zu event%s in the "
 			 "outbox for the next start", pending,
-			 pending == 1 ? "" : "s");
+			 pending == 1 ? " stays" : "s stay");
 	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->mu);
 	notify_free(n);

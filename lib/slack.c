@@ -225,6 +225,8 @@ void slack_human_duration(double s, char *out, size_t out_size)
 		snprintf(out, out_size, "%lldm %02llds", t / 60, t % 60);
 	else if (t < 86400)
 		snprintf(out, out_size, "%lldh %02lldm", t / 3600, t % 3600 / 60);
+	else if (t % 86400 / 3600 == 0)
+		snprintf(out, out_size, "%lldd", t / 86400);
 	else
 		snprintf(out, out_size, "%lldd %lldh", t / 86400, t % 86400 / 3600);
 }
@@ -378,7 +380,7 @@ static void field_code(struct msg *m, const char *label, const char *value)
 	buf_release(&b);
 }
 
-enum unit { U_COUNT, U_BYTES, U_SECONDS, U_MS };
+enum unit { U_COUNT, U_BYTES, U_SECONDS, U_MS, U_HOURS };
 
 static void fmt_unit(double v, enum unit u, char *out, size_t size)
 {
@@ -386,6 +388,7 @@ static void fmt_unit(double v, enum unit u, char *out, size_t size)
 	case U_BYTES: slack_human_bytes(v, out, size); break;
 	case U_SECONDS: slack_human_duration(v, out, size); break;
 	case U_MS: slack_human_duration(v / 1000, out, size); break;
+	case U_HOURS: slack_human_duration(v * 3600, out, size); break;
 	default: human_count(v, out, size); break;
 	}
 }
@@ -412,8 +415,10 @@ static enum unit key_unit(const char *key)
 	if (n > 3 && strcmp(key + n - 3, "_ms") == 0)
 		return U_MS;
 	if ((n > 2 && strcmp(key + n - 2, "_s") == 0) ||
-	    strcmp(key, "seconds") == 0)
+	    strcmp(key, "seconds") == 0 || strcmp(key, "phases") == 0)
 		return U_SECONDS;
+	if (n > 2 && strcmp(key + n - 2, "_h") == 0)
+		return U_HOURS;
 	return U_COUNT;
 }
 
@@ -471,7 +476,9 @@ static void render_value(struct msg *m, struct buf *b, const char *key,
 				put(m, b, ", ");
 			esc_mode(b, k, 40, false, m->e);
 			put(m, b, ": ");
-			render_value(m, b, k, x, depth + 1);
+			/* {"phases": {"load": 12.5}}: the parent names the unit. */
+			render_value(m, b, key && strcmp(key, "phases") == 0 ? key : k,
+				     x, depth + 1);
 		}
 	}
 }
@@ -485,7 +492,8 @@ static void key_label(struct msg *m, struct buf *b, const char *key)
 
 	if (n > 3 && strcmp(key + n - 3, "_ms") == 0)
 		n -= 3;
-	else if (n > 2 && strcmp(key + n - 2, "_s") == 0)
+	else if (n > 2 && (strcmp(key + n - 2, "_s") == 0 ||
+			   strcmp(key + n - 2, "_h") == 0))
 		n -= 2;
 	k = xstrndup(key, n);
 	esc_mode(b, k, 40, false, m->e);
@@ -555,6 +563,15 @@ static void of_cluster(struct msg *m, struct buf *b)
 		return;
 	put(m, b, " of ");
 	bold(m, b, m->cluster);
+}
+
+/* " --cluster C" inside a command in the what-to-do text. */
+static void cluster_opt(struct msg *m)
+{
+	if (!m->cluster)
+		return;
+	put(m, &m->todo, " --cluster ");
+	esc_mode(&m->todo, m->cluster, VALUE_MAX, true, m->e);
 }
 
 /* ---- kinds ---- */
@@ -631,10 +648,7 @@ static void snapshot_failed(struct msg *m)
 	put(m, &m->todo, "Read the error above and the backupd log; "
 	    "`backupctl status` shows what runs. Once fixed, take one by hand: "
 	    "`backupctl snapshot");
-	if (m->cluster) {
-		put(m, &m->todo, " --cluster ");
-		esc_mode(&m->todo, m->cluster, VALUE_MAX, true, m->e);
-	}
+	cluster_opt(m);
 	put(m, &m->todo, "`. Until then the newest good snapshot is older "
 	    "than planned.");
 }
@@ -713,10 +727,7 @@ static void verify(struct msg *m, bool ok)
 	}
 	put(m, &m->todo, "check the repository storage (NFS server, disks), "
 	    "then take a fresh snapshot: `backupctl snapshot");
-	if (m->cluster) {
-		put(m, &m->todo, " --cluster ");
-		esc_mode(&m->todo, m->cluster, VALUE_MAX, true, m->e);
-	}
+	cluster_opt(m);
 	put(m, &m->todo, "`.");
 }
 
@@ -725,7 +736,7 @@ static void verify_failed(struct msg *m) { verify(m, false); }
 
 static void lag(struct msg *m, const char *level, const char *state_name)
 {
-	const char *state = pstr(m, "state");
+	const char *state = pstr(m, "state"), *reason = pstr(m, "reason");
 	double lag_s = 0, thr = 0;
 	bool has_lag = pnum(m, "lag_s", &lag_s);
 	bool has_thr = pnum(m, "threshold_s", &thr);
@@ -735,6 +746,7 @@ static void lag(struct msg *m, const char *level, const char *state_name)
 	char a[48], t[48];
 
 	use(m, "server");
+	use(m, "from");
 	slack_human_duration(lag_s, a, sizeof(a));
 	slack_human_duration(thr, t, sizeof(t));
 	put(m, &m->summary, "Replica ");
@@ -767,6 +779,11 @@ static void lag(struct msg *m, const char *level, const char *state_name)
 		esc_mode(&m->summary, state, 40, false, m->e);
 		put(m, &m->summary, ".");
 	}
+	if (reason) {
+		put(m, &m->summary, "\n_");
+		esc_mode(&m->summary, reason, VALUE_MAX, false, m->e);
+		put(m, &m->summary, "_");
+	}
 	if (strcmp(level, "critical") == 0) {
 		put(m, &m->todo, "Check `backupctl lag`; the replica's SQL "
 		    "thread may be stopped: run `SHOW SLAVE STATUS` on ");
@@ -785,9 +802,17 @@ static void lag_warn(struct msg *m) { lag(m, "warning", "warn"); }
 static void lag_crit(struct msg *m) { lag(m, "critical", "crit"); }
 static void lag_recovered(struct msg *m) { lag(m, NULL, "ok"); }
 
+static const char *const replica_err_keys[] = { "error", "reason", "sql_error",
+						       "io_error", NULL };
+
 static void replica_head(struct msg *m, const char *what)
 {
-	use(m, "server");
+	/* The lag monitor's transition payload: implied by the kind. */
+	static const char *const implied[] = { "server", "state", "from",
+					       "lag_s", "threshold_s" };
+
+	for (size_t i = 0; i < sizeof(implied) / sizeof(implied[0]); i++)
+		use(m, implied[i]);
 	put(m, &m->summary, "Replica ");
 	code(m, &m->summary, m->server ? m->server : "?");
 	of_cluster(m, &m->summary);
@@ -805,7 +830,7 @@ static void rebuild_cmd(struct msg *m)
 static void replica_down(struct msg *m)
 {
 	replica_head(m, " is *down*: backupd cannot reach it.");
-	add_error(m, pstr(m, "error"));
+	add_error(m, pstr_any(m, replica_err_keys));
 	put(m, &m->todo, "Check that the server runs and is reachable from "
 	    "the backupd host; `backupctl status` shows the topology. If it "
 	    "comes back without its data, ");
@@ -816,11 +841,8 @@ static void replica_down(struct msg *m)
 
 static void replica_broken(struct msg *m)
 {
-	static const char *const err_keys[] = { "error", "sql_error",
-						"io_error", NULL };
-
 	replica_head(m, ": replication is *broken*.");
-	add_error(m, pstr_any(m, err_keys));
+	add_error(m, pstr_any(m, replica_err_keys));
 	put(m, &m->todo, "Run `SHOW SLAVE STATUS` on the replica and read "
 	    "Last_SQL_Error / Last_IO_Error. If it cannot be repaired, ");
 	rebuild_cmd(m);
@@ -831,6 +853,7 @@ static void replica_broken(struct msg *m)
 static void replica_rebuilt(struct msg *m)
 {
 	const char *snap = pstr_any(m, id_keys);
+	const char *why = pstr(m, "reason"), *primary = pstr(m, "primary");
 	double secs;
 	char a[48];
 
@@ -844,12 +867,21 @@ static void replica_rebuilt(struct msg *m)
 		putf(m, &m->summary, " in *%s*", a);
 		putf(m, &m->brief, "took %s", a);
 	}
-	put(m, &m->summary, " and replicates again.");
+	put(m, &m->summary, " and replicates again");
+	if (primary) {
+		put(m, &m->summary, " from ");
+		code(m, &m->summary, primary);
+	}
+	put(m, &m->summary, ".");
+	field_text(m, "Why", why);
 }
 
 static void replica_rebuild_failed(struct msg *m)
 {
+	const char *why = pstr(m, "reason");
+
 	replica_head(m, ": the rebuild *failed*.");
+	field_text(m, "Why it was rebuilt", why);
 	add_error(m, pstr(m, "error"));
 	put(m, &m->todo, "The replica stays out of service. Read the rebuild "
 	    "steps in the backupd log, fix the cause, then run ");
@@ -858,7 +890,7 @@ static void replica_rebuild_failed(struct msg *m)
 }
 
 /* deleted/kept may be counts or lists of snapshot ids. */
-static void prune_done(struct msg *m)
+static void prune(struct msg *m, bool failed)
 {
 	json_t *del = pget(m, "deleted"), *kept = pget(m, "kept");
 	double nd = json_is_array(del) ? (double)json_array_size(del)
@@ -867,21 +899,23 @@ static void prune_done(struct msg *m)
 		  : json_is_number(kept) ? json_number_value(kept) : -1;
 	char a[48];
 
+	use(m, "failed");
 	put(m, &m->summary, "Retention");
 	if (m->cluster) {
 		put(m, &m->summary, " on ");
 		bold(m, &m->summary, m->cluster);
 	}
-	put(m, &m->summary, ": ");
+	put(m, &m->summary, failed ? " *stopped*: a removal failed" : "");
+	put(m, &m->summary, failed && nd >= 0 ? " after " : !failed ? ": " : "");
 	if (nd == 0) {
-		put(m, &m->summary, "nothing to delete");
+		put(m, &m->summary, failed ? "deleting nothing" : "nothing to delete");
 		put(m, &m->brief, "nothing deleted");
 	} else if (nd > 0) {
 		human_count(nd, a, sizeof(a));
-		putf(m, &m->summary, "*%s* snapshot%s deleted", a,
-		     nd == 1 ? "" : "s");
+		putf(m, &m->summary, failed ? "deleting %s snapshot%s" :
+		     "*%s* snapshot%s deleted", a, nd == 1 ? "" : "s");
 		putf(m, &m->brief, "%s deleted", a);
-	} else {
+	} else if (!failed) {
 		put(m, &m->summary, "done");
 	}
 	if (nk >= 0) {
@@ -898,15 +932,34 @@ static void prune_done(struct msg *m)
 		buf_release(&b);
 	}
 	add_error(m, pstr(m, "error"));
+	if (failed) {
+		put(m, &m->todo, "Check the repository (NFS server, permissions, "
+		    "free space) and the backupd log, then `backupctl prune");
+		cluster_opt(m);
+		put(m, &m->todo, " --dry-run` shows what is still to go. A "
+		    "snapshot whose removal failed may be left half deleted in "
+		    "the repository.");
+	}
 }
+
+static void prune_done(struct msg *m) { prune(m, false); }
+static void prune_failed(struct msg *m) { prune(m, true); }
 
 static void config_reload_failed(struct msg *m)
 {
+	static const char *const path_keys[] = { "config", "path", NULL };
+	const char *path = pstr_any(m, path_keys);
+
 	put(m, &m->summary, "The new configuration was *rejected*; backupd "
 	    "keeps running with the previous one.");
-	field_text(m, "File", pstr(m, "path"));
+	field_code(m, "File", path);
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "Fix the config file and reload again "
+	put(m, &m->todo, "Fix the config file (`backupctl");
+	if (path) {
+		put(m, &m->todo, " -c ");
+		esc_mode(&m->todo, path, VALUE_MAX, true, m->e);
+	}
+	put(m, &m->todo, " config check` says what is wrong) and reload again "
 	    "(`systemctl reload backupd` or SIGHUP). Until then changes to "
 	    "schedules, clusters and thresholds are not in force.");
 }
@@ -914,9 +967,12 @@ static void config_reload_failed(struct msg *m)
 static void drill(struct msg *m, bool ok)
 {
 	const char *snap = pstr_any(m, id_keys), *target = pstr(m, "target");
+	const char *phase = pstr(m, "phase");
+	json_t *kept = pget(m, "kept");
 	double rto, rpo;
 	char a[48];
 
+	use(m, "result");
 	put(m, &m->summary, "DR drill");
 	of_cluster(m, &m->summary);
 	put(m, &m->summary, ok ? " *passed*" : " *failed*");
@@ -935,8 +991,12 @@ static void drill(struct msg *m, bool ok)
 	put(m, &m->summary, ".");
 	if (pnum(m, "rto_s", &rto)) {
 		slack_human_duration(rto, a, sizeof(a));
-		putf(m, &m->summary, " RTO *%s*.", a);
-		putf(m, &m->brief, "RTO %s", a);
+		if (ok) {
+			putf(m, &m->summary, " RTO *%s*.", a);
+			putf(m, &m->brief, "RTO %s", a);
+		} else {
+			add_field_raw(m, "Ran for", a);
+		}
 	}
 	if (pnum(m, "rpo_s", &rpo)) {
 		slack_human_duration(rpo, a, sizeof(a));
@@ -944,13 +1004,18 @@ static void drill(struct msg *m, bool ok)
 	}
 	if (!ok && target)
 		field_code(m, "Target", target);
+	if (!ok && phase)
+		field_code(m, "Failed in", phase);
+	if (json_is_true(kept))
+		add_field_raw(m, "Scratch server", "kept for inspection");
 	if (ok)
 		return;
 	add_error(m, pstr(m, "error"));
 	put(m, &m->todo, "The latest snapshot was not proven restorable. Read "
 	    "the drill steps in the backupd log, fix the cause and run "
-	    "`backupctl drill` again; take a fresh snapshot if this one is "
-	    "bad.");
+	    "`backupctl drill");
+	cluster_opt(m);
+	put(m, &m->todo, "` again; take a fresh snapshot if this one is bad.");
 }
 
 static void drill_passed(struct msg *m) { drill(m, true); }
@@ -1022,14 +1087,196 @@ static void cutover(struct msg *m)
 	}
 }
 
-static void digest(struct msg *m)
+static void restore(struct msg *m, bool ok)
 {
-	put(m, &m->summary, "Daily report");
-	if (m->cluster) {
-		put(m, &m->summary, " for ");
-		bold(m, &m->summary, m->cluster);
+	const char *snap = pstr_any(m, id_keys), *target = pstr(m, "target");
+	const char *primary = pstr(m, "as_replica_of");
+	double secs, bytes;
+	char a[48];
+
+	put(m, &m->summary, "Snapshot");
+	if (snap) {
+		put(m, &m->summary, " ");
+		code(m, &m->summary, snap);
+	}
+	of_cluster(m, &m->summary);
+	put(m, &m->summary, ok ? " restored" : " could *not* be restored");
+	if (target) {
+		put(m, &m->summary, " into ");
+		code(m, &m->summary, target);
+	}
+	if (ok && pnum(m, "seconds", &secs)) {
+		slack_human_duration(secs, a, sizeof(a));
+		putf(m, &m->summary, " in *%s*", a);
+		putf(m, &m->brief, "took %s", a);
+	}
+	if (ok && primary) {
+		put(m, &m->summary, ", replicating from ");
+		code(m, &m->summary, primary);
 	}
 	put(m, &m->summary, ".");
+	if (pnum(m, "bytes", &bytes)) {
+		slack_human_bytes(bytes, a, sizeof(a));
+		add_field_raw(m, "Size", a);
+	}
+	field_num(m, "Tables", "tables", U_COUNT);
+	field_num(m, "Rows", "rows", U_COUNT);
+	if (ok)
+		return;
+	add_error(m, pstr(m, "error"));
+	put(m, &m->todo, "The target may hold a partial load: do not use it. "
+	    "Read the error, fix the cause and run `backupctl restore");
+	if (snap) {
+		put(m, &m->todo, " ");
+		esc_mode(&m->todo, snap, VALUE_MAX, true, m->e);
+	}
+	if (target) {
+		put(m, &m->todo, " --target ");
+		esc_mode(&m->todo, target, VALUE_MAX, true, m->e);
+	}
+	put(m, &m->todo, "` again.");
+}
+
+static void restore_done(struct msg *m) { restore(m, true); }
+static void restore_failed(struct msg *m) { restore(m, false); }
+
+static void drill_overdue(struct msg *m)
+{
+	const char *last = pstr(m, "last_passed_at");
+	double age, max;
+	bool has_age = pnum(m, "age_h", &age), has_max = pnum(m, "max_age_h", &max);
+	char a[48];
+
+	put(m, &m->summary, "No DR drill");
+	of_cluster(m, &m->summary);
+	put(m, &m->summary, " has passed");
+	if (has_age) {
+		slack_human_duration(age * 3600, a, sizeof(a));
+		putf(m, &m->summary, " for *%s*", a);
+		putf(m, &m->brief, "none passed for %s", a);
+	}
+	if (has_max) {
+		slack_human_duration(max * 3600, a, sizeof(a));
+		putf(m, &m->summary, " (at most %s allowed)", a);
+	}
+	put(m, &m->summary, ": nobody knows whether the backups restore.");
+	field_text(m, "Last passed", last ? last : "never");
+	field_text(m, "Last result", pstr(m, "last_result"));
+	put(m, &m->todo, "Run `backupctl drill");
+	cluster_opt(m);
+	put(m, &m->todo, "` and check that a `drill` schedule exists and runs "
+	    "(`backupctl status`).");
+}
+
+static void job_skipped(struct msg *m)
+{
+	const char *job = pstr(m, "job"), *sched = pstr(m, "schedule");
+	const char *reason = pstr(m, "reason"), *msg = pstr(m, "message");
+	bool overlap = reason && strcmp(reason, "overlap") == 0;
+
+	put(m, &m->summary, "A scheduled ");
+	code(m, &m->summary, job ? job : "job");
+	of_cluster(m, &m->summary);
+	if (sched) {
+		put(m, &m->summary, " (schedule ");
+		code(m, &m->summary, sched);
+		put(m, &m->summary, ")");
+	}
+	put(m, &m->summary, " was *skipped*");
+	if (msg) {
+		put(m, &m->summary, ": ");
+		esc_mode(&m->summary, msg, VALUE_MAX, false, m->e);
+		esc_mode(&m->brief, msg, BRIEF_MAX, false, m->e);
+	}
+	put(m, &m->summary, ".");
+	if (overlap)
+		put(m, &m->todo, "The previous run was still going. If this "
+		    "repeats, the job takes longer than the schedule allows: "
+		    "space the runs out or make the job faster; `backupctl "
+		    "status` shows what runs.");
+	else if (reason)
+		field_text(m, "Reason", reason);
+}
+
+/* The daily digest: the day in one line, then the next runs. */
+static void digest(struct msg *m)
+{
+	double snaps, snaps_failed, bytes, worst, jobs_failed;
+	bool has_snaps = pnum(m, "snapshots", &snaps);
+	bool has_sf = pnum(m, "snapshots_failed", &snaps_failed);
+	bool has_bytes = pnum(m, "bytes_stored", &bytes);
+	bool has_worst = pnum(m, "worst_lag_s", &worst);
+	bool has_jf = pnum(m, "jobs_failed", &jobs_failed);
+	json_t *next = pget(m, "next_runs"), *r;
+	char a[48];
+	size_t i;
+
+	put(m, &m->summary, "Last 24 h");
+	if (m->cluster) {
+		put(m, &m->summary, " on ");
+		bold(m, &m->summary, m->cluster);
+	}
+	put(m, &m->summary, ":");
+	if (has_snaps) {
+		human_count(snaps, a, sizeof(a));
+		putf(m, &m->summary, " *%s* snapshot%s", a, snaps == 1 ? "" : "s");
+		putf(m, &m->brief, "%s snapshot%s", a, snaps == 1 ? "" : "s");
+		if (has_sf && snaps_failed > 0) {
+			human_count(snaps_failed, a, sizeof(a));
+			putf(m, &m->summary, " (*%s failed*)", a);
+			putf(m, &m->brief, " (%s failed)", a);
+		}
+		if (has_bytes) {
+			slack_human_bytes(bytes, a, sizeof(a));
+			putf(m, &m->summary, ", %s stored", a);
+		}
+		put(m, &m->summary, ";");
+	}
+	if (has_worst) {
+		slack_human_duration(worst, a, sizeof(a));
+		putf(m, &m->summary, " worst replication lag *%s*;", a);
+		putf(m, &m->brief, "%sworst lag %s", m->brief.len ? ", " : "", a);
+	}
+	if (has_jf) {
+		human_count(jobs_failed, a, sizeof(a));
+		putf(m, &m->summary, " %s failed job%s;", jobs_failed > 0 ? a : "no",
+		     jobs_failed == 1 ? "" : "s");
+		if (jobs_failed > 0)
+			putf(m, &m->brief, "%s%s failed job%s", m->brief.len ? ", " : "",
+			     a, jobs_failed == 1 ? "" : "s");
+	}
+	if (m->summary.data[m->summary.len - 1] == ';')
+		m->summary.data[m->summary.len - 1] = '.';
+	else if (m->summary.data[m->summary.len - 1] == ':')
+		m->summary.data[m->summary.len - 1] = '.';
+	if (json_is_array(next) && json_array_size(next) > 0) {
+		put(m, &m->summary, "\n*Next runs*");
+		json_array_foreach(next, i, r) {
+			json_t *at = json_object_get(r, "at");
+			const char *sn = json_string_value(json_object_get(r, "schedule"));
+			const char *jb = json_string_value(json_object_get(r, "job"));
+
+			if (i == LIST_SHOW) {
+				putf(m, &m->summary, "\n\xe2\x80\xa2 +%zu more",
+				     json_array_size(next) - LIST_SHOW);
+				break;
+			}
+			put(m, &m->summary, "\n\xe2\x80\xa2 ");  /* • */
+			if (json_is_number(at))
+				slack_date(m, &m->summary, json_number_value(at));
+			if (sn) {
+				put(m, &m->summary, " ");
+				code(m, &m->summary, sn);
+			}
+			if (jb) {
+				put(m, &m->summary, " (");
+				esc_mode(&m->summary, jb, 40, false, m->e);
+				put(m, &m->summary, ")");
+			}
+		}
+	} else if (next) {
+		put(m, &m->summary, "\nNo runs scheduled.");
+	}
 }
 
 /* Unknown kinds: what, where, the error if any. */
@@ -1075,6 +1322,11 @@ static const struct kind kinds[] = {
 	{ "replica.rebuilt", "Replica rebuilt", ":white_check_mark:", replica_rebuilt },
 	{ "replica.rebuild_failed", "Replica rebuild failed", NULL, replica_rebuild_failed },
 	{ "prune.done", "Retention applied", ":wastebasket:", prune_done },
+	{ "prune.failed", "Retention failed", NULL, prune_failed },
+	{ "restore.done", "Restore complete", ":white_check_mark:", restore_done },
+	{ "restore.failed", "Restore failed", NULL, restore_failed },
+	{ "drill.overdue", "DR drill overdue", NULL, drill_overdue },
+	{ "job.skipped", "Scheduled job skipped", NULL, job_skipped },
 	{ "config.reload_failed", "Config reload failed", NULL, config_reload_failed },
 	{ "drill.passed", "DR drill passed", ":white_check_mark:", drill_passed },
 	{ "drill.failed", "DR drill failed", NULL, drill_failed },
@@ -1309,7 +1561,18 @@ int slack_format_event(const struct catalog_event *ev, enum slack_style style,
 	}
 	m.cluster = copy.cluster && *copy.cluster ? copy.cluster : NULL;
 	m.server = copy.server && *copy.server ? copy.server : NULL;
-	/* Fall back on the payload's; then the key needs no field of its own. */
+	/* A payload key repeating the event's cluster or server is no news;
+	 * when the event has none, the payload's stands in. */
+	{
+		json_t *c = json_object_get(m.p, "cluster");
+		json_t *s = json_object_get(m.p, "server");
+		if (m.cluster && json_is_string(c) &&
+		    strcmp(json_string_value(c), m.cluster) == 0)
+			use(&m, "cluster");
+		if (m.server && json_is_string(s) &&
+		    strcmp(json_string_value(s), m.server) == 0)
+			use(&m, "server");
+	}
 	if (!m.cluster) {
 		json_t *c = json_object_get(m.p, "cluster");
 		if (json_is_string(c) && *json_string_value(c)) {

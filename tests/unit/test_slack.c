@@ -151,6 +151,7 @@ static json_t *format_ok(const struct catalog_event *ev, char **all)
 	}
 	assert_true(have_ctx);
 	*all = buf_detach(&cat);
+	buf_release(&cat);
 	return m;
 }
 
@@ -231,6 +232,14 @@ static void test_failures_say_what_to_do(void **state)
 		  { "`a:1`", "rolled back", "backupctl status" } },
 		{ "something.new", "crit", "{\"error\":\"boom\"}",
 		  { "backupd log", "boom", ":rotating_light:" } },
+		{ "restore.failed", "error", "{\"snapshot\":\"s1\",\"target\":\"h:3308\",\"error\":\"target holds data\"}",
+		  { "backupctl restore s1 --target h:3308", "partial load", "could *not* be restored" } },
+		{ "prune.failed", "error", "{\"deleted\":1,\"kept\":4,\"failed\":true}",
+		  { "backupctl prune --cluster shop --dry-run", "*stopped*", "deleting 1 snapshot, 4 kept" } },
+		{ "drill.overdue", "warn", "{\"age_h\":50.5,\"max_age_h\":48,\"last_passed_at\":null}",
+		  { "backupctl drill --cluster shop", "for *2d 2h* (at most 2d allowed)", "*Last passed*\nnever" } },
+		{ "job.skipped", "warn", "{\"schedule\":\"every5\",\"job\":\"snapshot\",\"reason\":\"overlap\",\"message\":\"still running\"}",
+		  { "schedule `every5`", "*skipped*: still running", "previous run was still going" } },
 	};
 
 	(void)state;
@@ -265,7 +274,9 @@ static void test_successes(void **state)
 		{ "cutover.done", "{\"from\":\"a:1\",\"to\":\"b:2\",\"write_pause_ms\":850}",
 		  { "is now `b:2`", "850 ms", "backupctl cutover --to a:1" } },
 		{ "digest.daily", "{\"snapshots\":3,\"bytes_stored\":3328599654,\"worst_lag_s\":12.5,\"failures\":0}",
-		  { "Daily report", "*Worst lag*\n12 s", "*Bytes stored*\n3.1 GiB" } },
+		  { "Daily report", "worst replication lag *12 s*", "3.1 GiB stored" } },
+		{ "restore.done", "{\"snapshot\":\"s1\",\"target\":\"h:3308\",\"seconds\":95,\"bytes\":2048,\"as_replica_of\":\"h:3306\"}",
+		  { "`s1` of *shop* restored into `h:3308` in *1m 35s*", "replicating from `h:3306`", "*Size*\n2.0 KiB" } },
 	};
 
 	(void)state;
@@ -282,6 +293,74 @@ static void test_successes(void **state)
 		free(all);
 		json_decref(m);
 	}
+}
+
+/* Payloads as backupd/daemon.c writes them: keys repeating the event's
+ * cluster and server, the monitor's reason, the previous state. */
+static void test_daemon_payloads(void **state)
+{
+	struct catalog_event lag = mk("shop", "h:3307", "lag.crit", "crit",
+		"{\"cluster\":\"shop\",\"server\":\"h:3307\",\"from\":\"warn\","
+		"\"state\":\"crit\",\"lag_s\":31.5,\"threshold_s\":30,"
+		"\"reason\":\"heartbeat 31.5 s old\"}");
+	struct catalog_event broken = mk("shop", "h:3307", "replica.broken", "crit",
+		"{\"cluster\":\"shop\",\"server\":\"h:3307\",\"from\":\"ok\","
+		"\"state\":\"broken\",\"lag_s\":null,\"threshold_s\":30,"
+		"\"reason\":\"SQL thread stopped: Error 1062\"}");
+	struct catalog_event reload = mk(NULL, NULL, "config.reload_failed", "error",
+		"{\"config\":\"/etc/backupd/backupd.conf\",\"error\":\"line 3: unknown key\"}");
+	struct catalog_event digest = mk("shop", NULL, "digest.daily", "info",
+		"{\"snapshots\":3,\"snapshots_failed\":1,\"bytes_stored\":3328599654,"
+		"\"worst_lag_s\":12.5,\"jobs_failed\":0,\"next_runs\":["
+		"{\"schedule\":\"nightly\",\"job\":\"snapshot\",\"at\":1795654800}]}");
+	struct catalog_event rebuilt = mk("shop", "h:3307", "replica.rebuilt", "info",
+		"{\"server\":\"h:3307\",\"reason\":\"broken\",\"snapshot\":\"s1\","
+		"\"seconds\":95.2,\"phases\":{\"load\":80.1,\"attach\":2.3},"
+		"\"primary\":\"h:3306\",\"verified\":true}");
+	char *all;
+	json_t *m;
+
+	(void)state;
+	m = format_ok(&lag, &all);
+	HAS(all, "*32 s* behind the primary (critical at 30 s)");
+	HAS(all, "_heartbeat 31.5 s old_");
+	HASNT(all, "*Cluster*");
+	HASNT(all, "*Server*");
+	HASNT(all, "*From*");
+	HASNT(all, "State:");
+	free(all);
+	json_decref(m);
+
+	m = format_ok(&broken, &all);
+	HAS(all, "```SQL thread stopped: Error 1062```");
+	HAS(fallback_of(m), "SQL thread stopped");
+	HASNT(all, "*Lag*");
+	HASNT(all, "*Threshold*");
+	free(all);
+	json_decref(m);
+
+	m = format_ok(&reload, &all);
+	HAS(all, "*File*\n`/etc/backupd/backupd.conf`");
+	HAS(all, "`backupctl -c /etc/backupd/backupd.conf config check`");
+	free(all);
+	json_decref(m);
+
+	m = format_ok(&digest, &all);
+	HAS(all, "*3* snapshots (*1 failed*), 3.1 GiB stored; worst replication "
+	    "lag *12 s*; no failed jobs.");
+	HAS(all, "\xe2\x80\xa2 <!date^1795654800^");
+	HAS(all, "`nightly` (snapshot)");
+	HAS(fallback_of(m), "3 snapshots (1 failed), worst lag 12 s");
+	HASNT(all, "schedule: nightly");   /* a list, not a generic field */
+	free(all);
+	json_decref(m);
+
+	m = format_ok(&rebuilt, &all);
+	HAS(all, "replicates again from `h:3306`");
+	HAS(all, "*Why*\nbroken");
+	HAS(all, "load: 1m 20s, attach: 2.3 s");
+	free(all);
+	json_decref(m);
 }
 
 static void test_lag_unbounded(void **state)
@@ -349,6 +428,8 @@ static void test_odd_input(void **state)
 		NULL, "{}", "not json", "[1,2]", "\"str\"", "{\"id\":5,\"error\":7}",
 		"{\"bytes_stored\":\"big\",\"seconds\":-3,\"lag_s\":1e308}",
 		"{\"deleted\":{\"x\":1},\"kept\":[]}",
+		"{\"next_runs\":[1,{\"at\":\"x\"},null],\"phases\":{\"a\":{\"b\":[1]}},"
+		"\"reason\":5,\"config\":[],\"age_h\":\"x\",\"message\":\"\"}",
 	};
 	static const char *const kinds[] = {
 		"snapshot.done", "snapshot.failed", "verify.ok", "verify.failed",
@@ -356,7 +437,8 @@ static void test_odd_input(void **state)
 		"replica.broken", "replica.rebuilt", "replica.rebuild_failed",
 		"prune.done", "config.reload_failed", "drill.passed",
 		"drill.failed", "cutover.started", "cutover.", "digest.daily",
-		"x", "",
+		"restore.done", "restore.failed", "prune.failed", "drill.overdue",
+		"job.skipped", "x", "",
 	};
 
 	(void)state;
@@ -484,6 +566,7 @@ static void test_human(void **state)
 		{ 42, "42 B", "42 s" },
 		{ 252.4, "252 B", "4m 12s" },
 		{ 3600, "3.5 KiB", "1h 00m" },
+		{ 172800, "169 KiB", "2d" },
 		{ 7500, "7.3 KiB", "2h 05m" },
 		{ 3328599654.0, "3.1 GiB", "38525d 11h" },
 		{ 1099511627776.0 * 150, "150 TiB", "1908874353d 18h" },
@@ -508,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_done),
 		cmocka_unit_test(test_failures_say_what_to_do),
 		cmocka_unit_test(test_successes),
+		cmocka_unit_test(test_daemon_payloads),
 		cmocka_unit_test(test_lag_unbounded),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_unknown_kind),
