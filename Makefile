@@ -98,9 +98,9 @@ check-valgrind: all $(UNIT_BIN)
 	BUILD=$(BUILD) TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tests/valgrind.supp" \
 	  tests/run.sh
 
+# Builds what each target needs itself (clang, libFuzzer, ASan+UBSan) and
+# runs every target for FUZZ_SECONDS (default 30).
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
-	  SAN_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" SAN_LDFLAGS="-fsanitize=address,undefined" all
 	BUILD=build-fuzz tests/fuzz/run.sh
 
 bench: all

@@ -48,6 +48,10 @@ struct daemon {
 	struct jobs *jobs;
 	struct notify *notify;
 	struct lag_monitor *lag;
+	/* The monitor as its own event thread sees it (set before start,
+	 * cleared after stop, so no lock: the sink must not wait on d->lock
+	 * while the main thread stops the monitor). */
+	struct lag_monitor *volatile sink_lag;
 	struct metrics *metrics;
 	struct control_server *ctl;
 	double started_at;
@@ -105,8 +109,8 @@ static void daemon_on_lag(void *ctx, const char *cluster, const char *server,
 	pthread_mutex_lock(&d->lock);
 	const struct cfg_cluster *cl = config_find_cluster(cfg_ref_config(d->cfg), cluster);
 	double thr = !cl ? 0 : to == LAG_WARN ? cl->lag_warn_s : cl->lag_crit_s;
-	cat = d->lag ? lag_monitor_catalog(d->lag) : NULL;
 	pthread_mutex_unlock(&d->lock);
+	cat = d->sink_lag ? lag_monitor_catalog(d->sink_lag) : NULL;
 	p = json_pack("{s:s, s:s, s:s, s:s, s:o, s:f, s:s}", "cluster", cluster,
 		      "server", server, "from", lag_state_name(from),
 		      "state", lag_state_name(to),
@@ -312,10 +316,28 @@ static json_t *daemon_handle(void *ctx, json_t *req)
 	pthread_mutex_unlock(&d->lock);
 	uint64_t id;
 	json_t *result = NULL, *reply;
-	if (!config_find_cluster(cfg_ref_config(cfg), jr.cluster))
+	if (!config_find_cluster(cfg_ref_config(cfg), jr.cluster)) {
 		err_set(&e, ERR_NOT_FOUND, "no cluster '%s' in the daemon's config", jr.cluster);
-	else if (jobs_start(d->jobs, cfg, &jr, &id, &e) == 0)
-		jobs_wait(d->jobs, id, &result, &e);
+	} else {
+		/* A job by hand takes the same (cluster, job) slot a schedule
+		 * would, so the one-job-per-kind rule lives in the scheduler. */
+		/* Lock order everywhere: d->lock, then the runner's lock. */
+		pthread_mutex_lock(&d->lock);
+		int brc = jr.dry_run ? 0 : sched_job_begin(&d->sched, jr.cluster, jr.kind, time(NULL), &e);
+		if (brc == 0)
+			brc = jobs_start(d->jobs, cfg, &jr, &id, &e);
+		if (brc != 0 && e.code != ERR_BUSY)
+			sched_job_end(&d->sched, jr.cluster, jr.kind);
+		pthread_mutex_unlock(&d->lock);
+		if (brc == 0) {
+			jobs_wait(d->jobs, id, &result, &e);
+			if (!jr.dry_run) {
+				pthread_mutex_lock(&d->lock);
+				sched_job_end(&d->sched, jr.cluster, jr.kind);
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+	}
 	cfg_ref_put(cfg);
 	if (err_is_set(&e)) {
 		reply = control_reply_err(&e);
@@ -423,13 +445,6 @@ static void daemon_tick_schedules(struct daemon *d)
 		struct sched_decision *dc = &dec[i];
 		struct err e;
 		err_init(&e);
-		if (dc->action == SCHED_RUN && jobs_is_running(d->jobs, dc->job, dc->cluster)) {
-			/* Started by hand through the control socket. */
-			dc->action = SCHED_SKIP;
-			dc->reason = SCHED_OVERLAP;
-			snprintf(dc->msg, sizeof(dc->msg), "a %s job of '%s' started by hand is still running",
-				 cfg_job_name(dc->job), dc->cluster);
-		}
 		if (dc->action == SCHED_SKIP) {
 			log_warn(MOD, "schedule '%s': %s", dc->schedule, dc->msg);
 			daemon_record_fire(d, dc, dc->reason == SCHED_OVERLAP ? "skipped" : "missed", dc->msg);
@@ -542,6 +557,7 @@ static int daemon_start_lag(struct daemon *d, const struct config *cfg, struct e
 	struct lag_monitor *m = NULL;
 	int rc = lag_monitor_start(cfg, cfg->catalog, &sink, LAG_INTERVAL_DEFAULT_MS, &m, e);
 	if (rc == 0) {
+		d->sink_lag = m;
 		pthread_mutex_lock(&d->lock);
 		d->lag = m;
 		pthread_mutex_unlock(&d->lock);
@@ -549,6 +565,8 @@ static int daemon_start_lag(struct daemon *d, const struct config *cfg, struct e
 	return rc;
 }
 
+/* Hides the monitor from scrapes and status first, then stops it; its event
+ * thread keeps reaching the outbox through d->sink_lag while it drains. */
 static void daemon_stop_lag(struct daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
@@ -556,6 +574,7 @@ static void daemon_stop_lag(struct daemon *d)
 	d->lag = NULL;
 	pthread_mutex_unlock(&d->lock);
 	lag_monitor_stop(m);
+	d->sink_lag = NULL;
 }
 
 static void daemon_reload(struct daemon *d)

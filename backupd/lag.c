@@ -172,7 +172,7 @@ void lag_evaluate(const struct lag_observation *o, struct lag_verdict *v)
 			 o->writer_error ? o->writer_error : "writer failing");
 	else if (o->have_age && !o->heartbeat_fresh)
 		snprintf(v->reason, sizeof(v->reason),
-			 "heartbeat unreadable: %s",
+			 "heartbeat not current: %s",
 			 o->heartbeat_error ? o->heartbeat_error : "unknown error");
 	else if (!o->have_age && v->have_lag)
 		snprintf(v->reason, sizeof(v->reason),
@@ -260,11 +260,12 @@ bool lag_sm_step(struct lag_sm *sm, const struct lag_policy *p,
 		}
 	} else {
 		/* Better: only after recover_readings better readings in a
-		 * row, and then to the worst of them. */
+		 * row, and then to where the last of them points (a lag
+		 * falling through warn on its way to 0 is one recovery, not
+		 * two messages). */
 		if (sm->pending != LAG_UNKNOWN && state_rank(sm->pending) < cur) {
 			sm->pending_n++;
-			if (state_rank(target) > state_rank(sm->pending))
-				sm->pending = target;
+			sm->pending = target;
 		} else {
 			sm->pending = target;
 			sm->pending_n = 1;
@@ -643,6 +644,7 @@ static bool parse_double(const char *s, double *out)
 
 struct hb_primary {
 	unsigned long server_id;
+	double now_ts;         /* the primary's NOW(6), unix seconds */
 	double offset_s;       /* primary clock - local clock */
 	double rtt_s;
 	bool read_only;
@@ -672,6 +674,7 @@ static int hb_primary_probe(struct db *d, struct hb_primary *p, struct err *e)
 		rc = err_set(e, ERR_DB_QUERY, "unexpected clock reading from '%s'",
 			     db_addr(d));
 	if (rc == 0) {
+		p->now_ts = srv;
 		p->offset_s = srv - (t0 + t1) / 2;
 		p->rtt_s = t1 - t0;
 		p->read_only = row[1] && strcmp(row[1], "0") != 0;
@@ -703,18 +706,20 @@ static int hb_ensure_table(struct db *d, struct err *e)
 	return rc;
 }
 
-/* Literal server id and gtid rather than @@server_id / @@gtid_binlog_pos:
- * under statement-based replication those would be evaluated on the
- * replica. NOW(6) replicates as the primary's time either way. */
-static int hb_write(struct db *d, unsigned long server_id, const char *gtid,
-		    struct err *e)
+/* Writes ts, the primary's NOW(6) as hb_primary_probe read it a moment
+ * before, so the writer knows exactly what each replica will compare.
+ * Literals rather than @@server_id / @@gtid_binlog_pos: under statement-based
+ * replication those would be evaluated on the replica. */
+static int hb_write(struct db *d, unsigned long server_id, double ts,
+		    const char *gtid, struct err *e)
 {
 	struct buf sql;
 	int rc;
 
 	buf_init(&sql, 16384);
 	rc = buf_printf(&sql, e, "REPLACE INTO `backupd`.`heartbeat` "
-			"(server_id, ts, gtid) VALUES (%lu, NOW(6), ", server_id);
+			"(server_id, ts, gtid) VALUES (%lu, FROM_UNIXTIME(%.6f), ",
+			server_id, ts);
 	if (rc == 0)
 		rc = gtid ? db_quote_string(d, &sql, gtid, strlen(gtid), e)
 			  : buf_append_str(&sql, "NULL", e);
@@ -775,6 +780,40 @@ static int hb_read(struct db *d, unsigned long server_id, struct hb_row *out,
 
 /* ---- the monitor ---------------------------------------------------------- */
 
+void lag_written_reset(struct lag_written *w)
+{
+	w->run_start = 0;
+	w->n = 0;
+}
+
+void lag_written_add(struct lag_written *w, double ts)
+{
+	if (w->n == LAG_WRITTEN_MAX) {
+		memmove(w->ts, w->ts + 1, (LAG_WRITTEN_MAX - 1) * sizeof(w->ts[0]));
+		w->n--;
+	}
+	if (w->run_start == 0)
+		w->run_start = ts;
+	w->ts[w->n++] = ts;
+}
+
+double lag_written_first_unapplied(const struct lag_written *w, double hb_ts,
+				   double interval_s)
+{
+	if (w->n == 0)
+		return -1;
+	if (hb_ts < w->run_start - LAG_TS_EPS)
+		return w->run_start;
+	if (hb_ts < w->ts[0] - LAG_TS_EPS)
+		/* Older than what is kept: the next write came one
+		 * interval later. */
+		return fmin(hb_ts + interval_s, w->ts[0]);
+	for (size_t i = 0; i < w->n; i++)
+		if (w->ts[i] > hb_ts + LAG_TS_EPS)
+			return w->ts[i];
+	return 0;
+}
+
 struct lag_cluster {
 	struct lag_monitor *m;
 	const struct cfg_cluster *c;
@@ -786,6 +825,7 @@ struct lag_cluster {
 	bool offset_known;
 	double offset_s;
 	double last_write_ok;         /* unix time, 0: never */
+	struct lag_written written;   /* this run of writes */
 	char writer_error[256];
 	bool paused;
 	bool seen_dirty;
@@ -809,7 +849,9 @@ struct lag_replica {
 	unsigned long server_id;
 	/* Owned by the reader thread. */
 	struct lag_agg agg;
-	double last_hb_ts;            /* newest heartbeat seen, 0: none */
+	/* Primary-clock time from which the lag grows when nothing newer is
+	 * seen (the first unapplied heartbeat); 0: none. */
+	double last_hb_ts;
 	double stopped_since;         /* threads seen stopped since, 0: running */
 };
 
@@ -992,7 +1034,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		if (paused) {
 			writer_status(cl, "paused", logged, sizeof(logged));
-			goto sleep;
+			goto idle;
 		}
 		if (!d) {
 			if (tick < next_attempt)
@@ -1001,7 +1043,7 @@ static void *writer_main(void *arg)
 				backoff = next_backoff(backoff);
 				next_attempt = tick + backoff;
 				writer_status(cl, e.msg, logged, sizeof(logged));
-				goto sleep;
+				goto idle;
 			}
 			backoff = 0;
 			table_ok = false;
@@ -1027,31 +1069,37 @@ static void *writer_main(void *arg)
 			writer_status(cl, "primary is read-only: heartbeat not written",
 				      logged, sizeof(logged));
 			free(hp.gtid);
-			goto sleep;
+			goto idle;
 		}
 		if (!table_ok && hb_ensure_table(d, &e) != 0) {
 			free(hp.gtid);
 			goto fail;
 		}
 		table_ok = true;
-		if (hb_write(d, hp.server_id, hp.gtid, &e) != 0) {
+		if (hb_write(d, hp.server_id, hp.now_ts, hp.gtid, &e) != 0) {
 			free(hp.gtid);
 			goto fail;
 		}
 		free(hp.gtid);
 		pthread_mutex_lock(&m->mu);
 		cl->last_write_ok = now_real();
+		lag_written_add(&cl->written, floor(hp.now_ts * 1e6 + 0.5) / 1e6);
 		pthread_mutex_unlock(&m->mu);
 		writer_status(cl, NULL, logged, sizeof(logged));
 		goto sleep;
 fail:
 		writer_status(cl, e.msg, logged, sizeof(logged));
+		table_ok = false;   /* dropped meanwhile? look again next time */
 		if (conn_lost(&e)) {
 			db_close(d);
 			d = NULL;
 			backoff = next_backoff(backoff);
 			next_attempt = tick + backoff;
 		}
+idle:
+		pthread_mutex_lock(&m->mu);
+		lag_written_reset(&cl->written);
+		pthread_mutex_unlock(&m->mu);
 sleep:
 		if (!mon_sleep(m, tick + m->interval_s))
 			break;
@@ -1071,15 +1119,20 @@ static double carried_age(const struct lag_replica *r, double now)
 	return primary_now - r->last_hb_ts;
 }
 
+/* How long the heartbeat may go unwritten before it counts as stopped. */
+static double writer_grace_s(const struct lag_monitor *m)
+{
+	return fmax(2.0, 4 * m->interval_s);
+}
+
 static bool writer_ok_locked(const struct lag_replica *r, double now,
 			     char *why, size_t why_size)
 {
 	const struct lag_cluster *cl = r->cl;
 	const struct lag_monitor *m = r->m;
-	double stale_s = fmax(2.0, 4 * m->interval_s);
 	double base = cl->last_write_ok > 0 ? cl->last_write_ok : m->started_at;
 
-	if (now - base <= stale_s)
+	if (now - base <= writer_grace_s(m))
 		return true;
 	if (cl->writer_error[0])
 		snprintf(why, why_size, "primary '%s': %s", cl->primary,
@@ -1179,12 +1232,14 @@ static void *reader_main(void *arg)
 				backoff = next_backoff(backoff);
 				next_attempt = tick + backoff;
 			} else {
+				unsigned long id = db_server_id(d);   /* a query: not under mu */
+				const char *fl = flavor_str(db_flavor(d));
+
 				backoff = 0;
 				pthread_mutex_lock(&m->mu);
-				str_copy(r->flavor, sizeof(r->flavor),
-					 flavor_str(db_flavor(d)) ? flavor_str(db_flavor(d)) : "");
+				str_copy(r->flavor, sizeof(r->flavor), fl ? fl : "");
 				str_copy(r->version, sizeof(r->version), db_version_string(d));
-				r->server_id = db_server_id(d);
+				r->server_id = id;
 				r->seen_dirty = true;
 				pthread_mutex_unlock(&m->mu);
 			}
@@ -1238,24 +1293,45 @@ static void *reader_main(void *arg)
 			ob.heartbeat_error = "no heartbeat row from the primary yet";
 
 		pthread_mutex_lock(&m->mu);
-		if (hb.found) {
+		ob.writer_ok = writer_ok_locked(r, now, writer_why, sizeof(writer_why));
+		ob.writer_error = writer_why;
+		if (hb.found && r->cl->last_write_ok == 0 &&
+		    now - m->started_at <= writer_grace_s(m)) {
+			/* Until our first write the row's age would count the
+			 * time no monitor ran. */
+			ob.heartbeat_error = "waiting for the first heartbeat write";
+		} else if (hb.found) {
 			/* The primary's clock through the writer's measured
 			 * offset; the replica's own clock only until then. */
-			hb_age = r->cl->offset_known
-				? hb.local_mid + r->cl->offset_s - hb.ts
-				: hb.server_now - hb.ts;
-			if (hb_age < 0)
-				hb_age = 0;
-			r->last_hb_ts = hb.ts;
+			double primary_now = r->cl->offset_known
+				? hb.local_mid + r->cl->offset_s : hb.server_now;
+			/* A writer stuck on a hung primary has not emptied its
+			 * run: once it counts as stopped, the row just ages. */
+			double fu = ob.writer_ok
+				? lag_written_first_unapplied(&r->cl->written, hb.ts,
+							      m->interval_s)
+				: -1;
+
+			hb_age = fmax(0, primary_now - hb.ts);
+			if (fu > 0) {
+				ob.age_s = primary_now - fu;
+				r->last_hb_ts = fu;
+			} else if (fu == 0) {
+				ob.age_s = 0;
+				r->last_hb_ts = primary_now;
+			} else {
+				/* Not writing now: the row just ages. */
+				ob.age_s = hb_age;
+				r->last_hb_ts = hb.ts;
+			}
+			if (ob.age_s < 0)
+				ob.age_s = 0;
 			ob.have_age = true;
-			ob.age_s = hb_age;
 			ob.heartbeat_fresh = true;
 		} else if (r->last_hb_ts > 0) {
 			ob.have_age = true;
 			ob.age_s = carried_age(r, now);
 		}
-		ob.writer_ok = writer_ok_locked(r, now, writer_why, sizeof(writer_why));
-		ob.writer_error = writer_why;
 		lag_evaluate(&ob, &v);
 		apply_verdict(r, &v, &ob, have_rs ? &rs : NULL, hb_age, now);
 		pthread_mutex_unlock(&m->mu);
@@ -1742,7 +1818,7 @@ static void once_primary(const struct cfg_cluster *c, struct once_primary *p)
 	struct db_opts o;
 	struct db *d = NULL;
 	struct hb_primary hp;
-	struct hb_row before, after;
+	struct hb_row before;
 	struct err e;
 
 	memset(p, 0, sizeof(*p));
@@ -1768,19 +1844,32 @@ static void once_primary(const struct cfg_cluster *c, struct once_primary *p)
 	if (hp.read_only) {
 		str_copy(p->error, sizeof(p->error),
 			 "primary is read-only: heartbeat not written");
-	} else if (hb_ensure_table(d, &e) != 0 ||
-		   hb_write(d, hp.server_id, hp.gtid, &e) != 0 ||
-		   hb_read(d, hp.server_id, &after, &e) != 0) {
-		str_copy(p->error, sizeof(p->error), e.msg);
-	} else if (after.found) {
-		p->wrote = true;
-		p->written_ts = after.ts;
+		goto out;
 	}
+	if (hb_ensure_table(d, &e) != 0)
+		goto fail;
+	/* A fresh clock reading right before the write, so the written ts
+	 * is when it was written. */
+	free(hp.gtid);
+	if (hb_primary_probe(d, &hp, &e) != 0)
+		goto fail;
+	p->offset_s = hp.offset_s;
+	if (hb_write(d, hp.server_id, hp.now_ts, hp.gtid, &e) != 0)
+		goto fail;
+	p->wrote = true;
+	p->written_ts = floor(hp.now_ts * 1e6 + 0.5) / 1e6;
+	goto out;
+fail:
+	str_copy(p->error, sizeof(p->error), e.msg);
+out:
 	free(hp.gtid);
 	db_close(d);
 }
 
+/* d: the replica's connection made before the heartbeat was written (NULL
+ * when it failed with ce), so connecting does not count as lag. */
 static void once_replica(const struct cfg_cluster *c, const struct cfg_addr *a,
+			 struct db *d, const struct err *conn_err,
 			 const struct once_primary *p, struct lag_reading *rd)
 {
 	struct lag_policy pol;
@@ -1788,10 +1877,8 @@ static void once_replica(const struct cfg_cluster *c, const struct cfg_addr *a,
 	struct lag_verdict v;
 	struct lag_sm sm;
 	struct db_replica_status rs;
-	struct db_opts o;
-	struct db *d = NULL;
 	struct hb_row hb;
-	struct err ce, se, he;
+	struct err se, he;
 	enum lag_state from;
 	char writer_why[600] = "";
 	double t0 = now_mono(), waited = 0, now, hb_age = -1;
@@ -1800,33 +1887,32 @@ static void once_replica(const struct cfg_cluster *c, const struct cfg_addr *a,
 	memset(&ob, 0, sizeof(ob));
 	memset(&rs, 0, sizeof(rs));
 	memset(&hb, 0, sizeof(hb));
-	err_init(&ce);
 	err_init(&se);
 	err_init(&he);
 	ob.seconds_behind = -1;
 	ob.stopped_for_s = -1;
-	lag_db_opts(c, a, &o);
-	if (db_connect(&o, &d, &ce) == 0) {
+	if (d) {
+		bool read = hb_read(d, p->server_id, &hb, &he) == 0;
+
 		if (db_replica_status(d, &rs, &se) == 0)
 			have_rs = true;
-		for (;;) {
-			err_init(&he);
-			if (hb_read(d, p->server_id, &hb, &he) != 0)
-				break;
+		while (read) {
 			/* Wait for our heartbeat only where it can arrive. */
 			if (!p->wrote || !have_rs || !rs.io_running || !rs.sql_running ||
-			    (hb.found && hb.ts >= p->written_ts))
+			    (hb.found && hb.ts >= p->written_ts - LAG_TS_EPS))
 				break;
 			waited = now_mono() - t0;
 			if (waited >= LAG_MEASURE_WAIT_S)
 				break;
 			struct timespec ts = { 0, 50 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
+			err_init(&he);
+			read = hb_read(d, p->server_id, &hb, &he) == 0;
 		}
 	}
 	now = now_real();
 	ob.reachable = d != NULL;
-	ob.conn_error = ce.msg;
+	ob.conn_error = conn_err->msg;
 	ob.status_read = have_rs;
 	ob.status_error = se.msg;
 	if (have_rs) {
@@ -1852,14 +1938,14 @@ static void once_replica(const struct cfg_cluster *c, const struct cfg_addr *a,
 		snprintf(writer_why, sizeof(writer_why), "%s", p->error);
 	ob.writer_error = writer_why;
 	if (hb.found) {
-		bool arrived = p->wrote && hb.ts >= p->written_ts;
+		bool arrived = p->wrote && hb.ts >= p->written_ts - LAG_TS_EPS;
+		double primary_now = p->offset_known ? hb.local_mid + p->offset_s
+						     : hb.server_now;
 
-		hb_age = p->offset_known ? hb.local_mid + p->offset_s - hb.ts
-					 : hb.server_now - hb.ts;
-		if (hb_age < 0)
-			hb_age = 0;
+		hb_age = fmax(0, primary_now - hb.ts);
 		ob.have_age = true;
-		ob.age_s = hb_age;
+		/* Arrived: it took at most this long. */
+		ob.age_s = arrived ? fmax(0, primary_now - p->written_ts) : hb_age;
 		ob.heartbeat_fresh = true;
 		if (!arrived && !p->live_writer && p->wrote) {
 			/* Nobody else writes heartbeats, so the replica's newest
@@ -1901,7 +1987,6 @@ static void once_replica(const struct cfg_cluster *c, const struct cfg_addr *a,
 	str_copy(rd->reason, sizeof(rd->reason), v.reason);
 	rd->updated_at = now;
 	db_replica_status_release(&rs);
-	db_close(d);
 }
 
 int lag_measure_once(const struct config *cfg, const char *cluster,
@@ -1917,6 +2002,8 @@ int lag_measure_once(const struct config *cfg, const char *cluster,
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct cfg_cluster *c = &cfg->clusters[i];
 		struct once_primary p;
+		struct db **dbs;
+		struct err *errs;
 
 		if (cluster && strcmp(cluster, c->name) != 0)
 			continue;
@@ -1924,11 +2011,26 @@ int lag_measure_once(const struct config *cfg, const char *cluster,
 			continue;
 		if (k >= max)
 			break;
+		dbs = xcalloc(c->n_replicas, sizeof(*dbs));
+		errs = xcalloc(c->n_replicas, sizeof(*errs));
+		for (size_t j = 0; j < c->n_replicas; j++) {
+			struct db_opts o;
+
+			err_init(&errs[j]);
+			lag_db_opts(c, &c->replicas[j], &o);
+			db_connect(&o, &dbs[j], &errs[j]);
+		}
 		once_primary(c, &p);
 		if (p.error[0])
 			log_debug(MOD, "primary of cluster '%s': %s", c->name, p.error);
-		for (size_t j = 0; j < c->n_replicas && k < max; j++, k++)
-			once_replica(c, &c->replicas[j], &p, &out[k]);
+		for (size_t j = 0; j < c->n_replicas; j++) {
+			if (k < max)
+				once_replica(c, &c->replicas[j], dbs[j], &errs[j], &p,
+					     &out[k++]);
+			db_close(dbs[j]);
+		}
+		free(dbs);
+		free(errs);
 	}
 	*n = k;
 	return 0;

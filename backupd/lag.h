@@ -4,15 +4,19 @@
  * broken, down) with hysteresis, an event on every state change, and a
  * downsampled history in the catalog.
  *
- * Lag is the age of the newest heartbeat a replica holds. The row carries the
- * primary's NOW(6); the writer measures the primary's clock against this
- * host's on every write (offset = primary time - local midpoint of the
- * query), and a reader computes the age as (local time + that offset) - ts.
- * So only the primary's clock and ours are compared, through a measured
- * offset: the replica's clock does not matter. Until the writer has measured
- * an offset (primary down since start), the replica's own NOW(6) is used,
- * which assumes NTP-synchronised servers. All sessions use time_zone +00:00
- * so DATETIME values mean UTC on every server.
+ * Lag is measured with the heartbeat: the writer puts the primary's NOW(6)
+ * into backupd.heartbeat every interval and remembers what it wrote; a
+ * replica's lag is how long the oldest heartbeat it has not applied yet has
+ * been waiting -- 0 when it has all of them, growing from the moment
+ * replication stops (resolution: one interval). Only when the writer is not
+ * writing (primary down or read-only) is it the age of the replica's newest
+ * row, which then keeps growing. Clocks: the writer measures the primary's
+ * clock against this host's on every write (offset = primary time - local
+ * midpoint of the query) and readers compute the primary's "now" as local
+ * time + offset, so the replica's clock does not matter. Until an offset is
+ * known (primary down since start) the replica's own NOW(6) is used, which
+ * assumes NTP-synchronised servers. All sessions use time_zone +00:00 so
+ * DATETIME values mean UTC on every server.
  *
  * Unbounded lag: when a replication thread is stopped, the replica is
  * unreachable or the heartbeat stops advancing, the age keeps growing and is
@@ -29,8 +33,9 @@
  * down_readings). A better state needs recover_readings (2) readings in a row
  * that are all better; for the lag levels "better" means below
  * recover_ratio (0.8) x the threshold, so a value hovering at a threshold
- * does not flap. After such a run the state becomes the worst state seen
- * in it. A thread stopped without an error (STOP SLAVE, a snapshot pausing
+ * does not flap. After such a run the state becomes the one its last
+ * reading points at (a lag falling from crit through the warn band is one
+ * recovery event, not two). A thread stopped without an error (STOP SLAVE, a snapshot pausing
  * the SQL thread) is judged by its growing lag, so it turns warn and crit
  * as the thresholds pass.
  *
@@ -73,14 +78,15 @@ struct lag_reading {
 	char server[300];             /* host:port as in the config */
 	enum lag_state state;
 	double state_since;           /* unix time the state was entered */
-	/* lag_s is the figure to show and alert on: the heartbeat age, growing
-	 * while replication is stopped or the replica is unreachable; +INFINITY
-	 * only when there has never been any figure (down since start).
+	/* lag_s is the figure to show and alert on (see above), growing while
+	 * replication is stopped or the replica is unreachable; +INFINITY only
+	 * when there has never been any figure (down since start).
 	 * lag_known: the figure is a real lag, i.e. both threads run and the
 	 * heartbeat is being written; otherwise it is a lower bound. */
 	bool lag_known;
 	double lag_s;
-	double heartbeat_age_s;       /* -1: no heartbeat read this time */
+	double heartbeat_age_s;       /* age of the replica's newest heartbeat
+				       * row; -1: none read this time */
 	long long seconds_behind;     /* Seconds_Behind_Master, -1 when NULL */
 	bool io_running, sql_running;
 	unsigned last_errno;          /* last SQL error, else last IO error */
@@ -116,7 +122,7 @@ int lag_monitor_start(const struct config *cfg, const char *catalog_path,
  * 10 s read timeout), writes the last history and state, frees m. NULL ok. */
 void lag_monitor_stop(struct lag_monitor *m);
 /* Copies up to max readings (config order) and returns how many replicas
- * there are. Thread-safe. */
+ * there are (out may be NULL with max 0 to count them). Thread-safe. */
 size_t lag_monitor_readings(struct lag_monitor *m, struct lag_reading *out,
 			    size_t max);
 /* The monitor's catalog, for the sink: valid only inside on_transition
@@ -145,12 +151,14 @@ long lag_pick_healthiest(const struct lag_reading *r, size_t n,
 			 const char *cluster);
 
 /* Measures once, without a monitor running (backupctl lag): per cluster
- * (cluster NULL: all), reads the primary's server id and clock offset,
- * writes one heartbeat (creating backupd.heartbeat when missing, never on a
- * read-only primary), then reads each replica's status and heartbeat,
- * waiting up to 1 s for the new heartbeat to arrive. When it does not
- * arrive and no other writer is active, the figure is the larger of the
- * wait and Seconds_Behind_Master, as a lower bound. States come from the
+ * (cluster NULL: all), connects to the replicas, reads the primary's server
+ * id and clock offset, writes one heartbeat (creating backupd.heartbeat when
+ * missing, never on a read-only primary), then reads each replica's status
+ * and heartbeat, waiting up to 1 s for the new heartbeat to arrive. Arrived:
+ * the lag is at most the time since it was written, which is the figure.
+ * Not arrived and no other writer active: the larger of the wait and
+ * Seconds_Behind_Master, as a lower bound (with a stopped thread: the age
+ * of the replica's newest row, an upper bound). States come from the
  * thresholds without hysteresis; an unreachable replica is down at once.
  * Fills out[0..*n) in config order, measuring at most max replicas.
  * ERR_NOT_FOUND for an unknown cluster; unreachable servers are readings,
@@ -231,6 +239,28 @@ enum lag_state lag_sm_target(const struct lag_sm *sm,
 bool lag_sm_step(struct lag_sm *sm, const struct lag_policy *p,
 		 const struct lag_verdict *v, double now,
 		 enum lag_state *from);
+
+/* The ts of the heartbeats written in the current unbroken run of writes
+ * (emptied whenever a write fails or is skipped). A replica's lag is how
+ * long the oldest heartbeat it has not applied has been waiting; an old
+ * row's age alone would count the time nobody wrote and always read about
+ * one interval high. */
+#define LAG_WRITTEN_MAX 64
+/* DATETIME(6) keeps microseconds: values read back may differ by that. */
+#define LAG_TS_EPS 2e-6
+struct lag_written {
+	double run_start;             /* first ts of the run, 0: not writing */
+	double ts[LAG_WRITTEN_MAX];   /* the newest ones, oldest first */
+	size_t n;
+};
+void lag_written_reset(struct lag_written *w);
+void lag_written_add(struct lag_written *w, double ts);
+/* The ts of the first heartbeat of this run that a replica whose newest
+ * heartbeat is hb_ts has not applied; 0 when it has applied all of them;
+ * -1 when there is no run to compare with. Beyond what is kept, the next
+ * write is assumed one interval after hb_ts. */
+double lag_written_first_unapplied(const struct lag_written *w, double hb_ts,
+				   double interval_s);
 
 /* One row of lag_samples. */
 struct lag_sample {

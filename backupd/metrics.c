@@ -320,6 +320,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	struct metrics *m = cls;
 	struct buf page;
 	struct err e;
+	char *body;
 	size_t len;
 
 	(void)version;
@@ -343,8 +344,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			       sizeof(failed) - 1, false, NULL);
 	}
 	len = page.len;
+	body = buf_detach(&page);
+	buf_release(&page);   /* buf_detach leaves a fresh buffer behind */
 	return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-		       buf_detach(&page), len, true, NULL);
+		       body, len, true, NULL);
 }
 
 __attribute__((format(printf, 2, 0)))
@@ -399,10 +402,11 @@ int metrics_start(const char *listen, metrics_collect_fn fn, void *ctx,
 	errno = 0;
 	m->d = MHD_start_daemon(flags, (uint16_t)addr.port, NULL, NULL,
 				on_request, m,
+				/* First, or MHD logs the others' messages itself. */
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)NULL,
 				MHD_OPTION_SOCK_ADDR, res->ai_addr,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONN_TIMEOUT_S,
-				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)NULL,
 				MHD_OPTION_END);
 	saved = errno;
 	freeaddrinfo(res);

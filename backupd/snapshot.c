@@ -292,6 +292,22 @@ static int snap_run_phase(struct snap_ctx *x, struct snap_worker *ws,
 			pthread_join(ws[i].thread, NULL);
 			ws[i].started = false;
 		}
+	/* Workers stop taking chunks once aborted; a signal that came after
+	 * the last poll above must still fail the phase, never leave chunks
+	 * silently undone. */
+	if (x->o->abort_flag && *x->o->abort_flag && !atomic_load(&x->failed)) {
+		struct err ae;
+		err_init(&ae);
+		err_set(&ae, ERR_ABORTED, "snapshot aborted by a signal");
+		snap_fail(x, &ae);
+	}
+	for (size_t k = 0; k < limit && !atomic_load(&x->failed); k++)
+		if (!x->jobs[k].done) {
+			struct err ie;
+			err_init(&ie);
+			err_set(&ie, ERR_INTERNAL, "chunk '%s' was not dumped", x->jobs[k].path);
+			snap_fail(x, &ie);
+		}
 	if (atomic_load(&x->failed)) {
 		pthread_mutex_lock(&x->lock);
 		if (!err_is_set(e))

@@ -60,6 +60,8 @@ int cli_pick_cluster(struct cli_ctx *ctx, const char *name,
 int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 int cli_prune(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+int cli_lag(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+extern const char cli_lag_help[];
 int cli_config(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 
 #endif

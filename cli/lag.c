@@ -395,6 +395,9 @@ static int lag_watch(struct cli_ctx *ctx, const struct lag_opts *o,
 		return err_set(e, ERR_CONFIG, "--metrics: metrics_listen is not set in '%s'",
 			       cfg->path);
 	pthread_mutex_init(&w.out_mu, NULL);
+	/* Jansson seeds its hash function on first use; do it before the
+	 * event thread builds JSON too. */
+	json_object_seed(0);
 	rc = lag_monitor_start(cfg, o->record ? cfg->catalog : NULL, &sink,
 			       (unsigned)o->interval_ms, &w.m, e);
 	if (rc == 0 && o->metrics)

@@ -27,8 +27,9 @@ const struct cli_verb cli_verbs[] = {
 	{ "status", "[--cluster C]",
 	  "live topology: reachability, version, read_only, replication threads, lag, GTIDs",
 	  "      --cluster C     only this cluster\n", cli_status, NULL },
-	{ "lag", "[--cluster C]", "lag per replica, current and recent history", NULL,
-	  NULL, "the lag monitor (issue #5)" },
+	{ "lag", "[--cluster C] [--history N] [--watch S [--interval MS] [--metrics] [--record]]",
+	  "lag per replica, current and recent history",
+	  cli_lag_help, cli_lag, NULL },
 	{ "snapshot", "[--cluster C] [--from SERVER]",
 	  "take a consistent snapshot now; prints its id",
 	  "      --cluster C     the cluster (needed when the config has several)\n"

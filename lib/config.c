@@ -146,7 +146,7 @@ static const struct cfg_option cfg_options[] = {
 	{ .name = "pid_file", BK(pid_file), .type = CFG_T_PATH,
 	  .help = "the daemon writes its pid here; unset: no pid file" },
 	{ .name = "digest_time", BK(digest_time_min), .type = CFG_T_TIME,
-	  .def = "09:00", .help = "local time of the daily Slack digest" },
+	  .def = "09:00", .help = "time (UTC, HH:MM) of the daily Slack digest" },
 	{ .name = "missed_runs", BK(missed_runs), .type = CFG_T_ENUM,
 	  .values = cfg_missed, .def = "run_once",
 	  .help = "after downtime, run a missed schedule once or skip it; "
@@ -254,7 +254,7 @@ static const struct cfg_option cfg_options[] = {
 	{ .name = "cron", SC(cron), .type = CFG_T_STRING, .flags = CFG_F_REQUIRED,
 	  .help = "5-field cron expression or @daily-style alias" },
 	{ .name = "timezone", SC(timezone), .type = CFG_T_ZONE,
-	  .help = "zone cron times are in, e.g. Europe/Berlin; unset: local time" },
+	  .help = "zone cron times are in, e.g. Europe/Berlin; unset: UTC" },
 	{ .name = "missed_runs", SC(missed_runs), .type = CFG_T_ENUM,
 	  .values = cfg_missed, .flags = CFG_F_INHERIT,
 	  .help = "after downtime, run a missed run once or skip it" },

@@ -116,7 +116,7 @@ struct cfg_schedule {
 	char *cluster;                    /* names a cluster of the same config */
 	enum cfg_job job;
 	char *cron;                       /* syntax checked by the cron parser */
-	char *timezone;                   /* NULL: local time */
+	char *timezone;                   /* NULL: UTC */
 	enum cfg_missed_runs missed_runs; /* defaults to [backupd] missed_runs */
 	int line;
 };

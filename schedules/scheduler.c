@@ -81,6 +81,35 @@ static int entry_next_after(const struct sched_entry *en, time_t anchor,
 	return cron_next_in(&en->cron, en->zone, after, next, e);
 }
 
+/* The last fire time before now, given that first < now is one. Widens a
+ * window back from now until it holds a fire time, so a dense schedule
+ * after a long downtime costs a few dozen steps, not one per minute. */
+static time_t last_missed(const struct sched_entry *en, time_t first,
+			  time_t now)
+{
+	struct err e;
+	int64_t d = en->cron.every_s;
+
+	if (d > 0)
+		return first + (now - 1 - first) / d * d;
+	err_init(&e);
+	for (int64_t w = 60;; w *= 2) {
+		time_t start = now - w > first - 1 ? now - w : first - 1;
+		time_t t, n;
+
+		if (cron_next_in(&en->cron, en->zone, start, &t, &e) != 0)
+			return first;
+		if (t < now) {
+			while (cron_next_in(&en->cron, en->zone, t, &n, &e) == 0 &&
+			       n < now)
+				t = n;
+			return t;
+		}
+		if (start == first - 1)
+			return first;  /* not reached: first < now fires */
+	}
+}
+
 /* Fire times in [first, now), at most SCHED_MISSED_CAP. */
 static unsigned count_missed(const struct sched_entry *en, time_t first,
 			     time_t now)
@@ -115,7 +144,7 @@ static int entry_start(struct sched_entry *en, time_t last_fire, time_t now,
 		last_fire = now;
 	en->last_fire = last_fire;
 	en->missed = 0;
-	en->missed_first = SCHED_NEVER;
+	en->missed_first = en->missed_last = SCHED_NEVER;
 	if (last_fire == SCHED_NEVER) {
 		/* No history: a cron time of exactly now counts; @every starts
 		 * its grid now, so a new schedule does not fire at once. */
@@ -134,8 +163,9 @@ static int entry_start(struct sched_entry *en, time_t last_fire, time_t now,
 	if (allow_missed) {
 		en->missed = count_missed(en, next, now);
 		en->missed_first = next;
+		en->missed_last = last_missed(en, next, now);
 		if (en->missed_runs == CFG_MISSED_RUN_ONCE) {
-			en->next_fire = next;
+			en->next_fire = en->missed_last;
 			return 0;
 		}
 	}
@@ -153,7 +183,8 @@ static int entry_init(struct sched_entry *en, const struct cfg_schedule *cs,
 	en->job = cs->job;
 	en->missed_runs = cs->missed_runs;
 	en->tz = xstrdup(cs->timezone);
-	en->last_fire = en->next_fire = en->missed_first = SCHED_NEVER;
+	en->last_fire = en->next_fire = SCHED_NEVER;
+	en->missed_first = en->missed_last = SCHED_NEVER;
 	if ((rc = cron_parse(cs->cron, &en->cron, e)) != 0 ||
 	    (rc = cron_zone_get(en->tz, &en->zone, e)) != 0) {
 		err_prefix(e, "schedule '%s': ", en->name);
@@ -223,6 +254,7 @@ int sched_reload(struct sched *s, const struct cfg_schedule *cs, size_t n,
 			en.next_fire = old->next_fire;
 			en.missed = old->missed;
 			en.missed_first = old->missed_first;
+			en.missed_last = old->missed_last;
 		} else if ((rc = entry_start(&en, old ? old->last_fire : SCHED_NEVER,
 					     now, false, e)) != 0) {
 			err_prefix(e, "schedule '%s': ", en.name);
@@ -307,12 +339,16 @@ bool sched_job_running(const struct sched *s, const char *cluster,
 
 static void missed_text(const struct sched_entry *en, char *out, size_t n)
 {
-	char t[32];
+	char t1[32], t2[32];
 
-	fmt_time(en->missed_first, t, sizeof(t));
-	msg_fmt(out, n, "missed %s%u run%s while backupd was down (first due %s)",
-		 en->missed >= SCHED_MISSED_CAP ? "at least " : "", en->missed,
-		 en->missed == 1 ? "" : "s", t);
+	fmt_time(en->missed_first, t1, sizeof(t1));
+	fmt_time(en->missed_last, t2, sizeof(t2));
+	if (en->missed == 1)
+		msg_fmt(out, n, "missed 1 run while backupd was down (due %s)", t1);
+	else
+		msg_fmt(out, n, "missed %s%u runs while backupd was down (first "
+			"due %s, last %s)", en->missed >= SCHED_MISSED_CAP ?
+			"at least " : "", en->missed, t1, t2);
 }
 
 static void decision_init(struct sched_decision *d, const struct sched *s,
@@ -326,6 +362,7 @@ static void decision_init(struct sched_decision *d, const struct sched *s,
 	d->cluster = en->cluster;
 	d->job = en->job;
 	d->busy_since = SCHED_NEVER;
+	d->missed_first = SCHED_NEVER;
 }
 
 size_t sched_due(struct sched *s, time_t now, struct sched_decision *out,
@@ -345,8 +382,9 @@ size_t sched_due(struct sched *s, time_t now, struct sched_decision *out,
 			decision_init(d, s, i);
 			d->action = SCHED_SKIP;
 			d->reason = SCHED_MISSED_SKIP;
-			d->scheduled = en->missed_first;
+			d->scheduled = en->missed_last;
 			d->missed = en->missed;
+			d->missed_first = en->missed_first;
 			d->next = en->next_fire;
 			missed_text(en, mt, sizeof(mt));
 			fmt_time(en->next_fire, nx, sizeof(nx));
@@ -369,8 +407,10 @@ size_t sched_due(struct sched *s, time_t now, struct sched_decision *out,
 		d->scheduled = scheduled;
 		d->reason = en->missed ? SCHED_MISSED_RUN : SCHED_REGULAR;
 		d->missed = en->missed;
-		if (en->missed)
+		if (en->missed) {
+			d->missed_first = en->missed_first;
 			missed_text(en, mt, sizeof(mt));
+		}
 		en->missed = 0;
 		err_init(&e);
 		if (busy) {

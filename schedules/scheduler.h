@@ -46,6 +46,7 @@ struct sched_entry {
 	time_t next_fire;              /* SCHED_NEVER: disabled after an error */
 	unsigned missed;               /* > 0: missed while down, not reported yet */
 	time_t missed_first;           /* the first fire time missed */
+	time_t missed_last;            /* the last one (before the start) */
 };
 
 /* A (cluster, job) pair that is running. */
@@ -82,8 +83,13 @@ struct sched_decision {
 	enum cfg_job job;
 	enum sched_action action;
 	enum sched_reason reason;
-	time_t scheduled;        /* the fire time (first missed one if missed) */
+	time_t scheduled;        /* the fire time this decision stands for; for
+				    MISSED_* the LAST missed one, so storing it
+				    as the schedule's last fire (and passing it
+				    to sched_add after a restart) does not make
+				    the same downtime count as missed again */
 	unsigned missed;         /* MISSED_*: fire times missed (capped) */
+	time_t missed_first;     /* MISSED_*: the first one */
 	time_t busy_since;       /* OVERLAP: when the running job started */
 	const char *busy_by;     /* OVERLAP: its schedule, NULL if by hand;
 				    borrowed until that job's sched_job_end */
@@ -96,9 +102,10 @@ struct sched_decision {
 void sched_init(struct sched *s);
 void sched_release(struct sched *s);
 
-/* Adds a schedule at daemon start. last_fire is the fire (or start) time
- * of its last run from the catalog, SCHED_NEVER if none; a last_fire in
- * the future (clock stepped back) counts as now. Computes the first fire
+/* Adds a schedule at daemon start. last_fire is the `scheduled` time of
+ * its last decision (run or skip) from the catalog, or the start time of
+ * its last run, SCHED_NEVER if none; a last_fire in the future (clock
+ * stepped back) counts as now. Computes the first fire
  * time; one that passed before `now` is a missed run (see the rules).
  * ERR_CONFIG for a bad cron expression or time zone, ERR_CONFIG also for
  * a duplicate name. */
