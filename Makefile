@@ -63,15 +63,19 @@ $(BUILD)/%.a:
 	rm -f $@
 	ar rcs $@ $^
 
+# A group: the engines call each other's public APIs (a drill restores and
+# verifies), whatever the archive order.
+LINK_ARCHIVES := -Wl,--start-group $(ARCHIVES) -Wl,--end-group
+
 $(BUILD)/backupd: $(BUILD)/obj/backupd/main.o $(ARCHIVES)
-	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(ARCHIVES) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(LINK_ARCHIVES) $(LDLIBS)
 
 $(BUILD)/backupctl: $(CLI_OBJ) $(ARCHIVES)
-	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $(CLI_OBJ) $(ARCHIVES) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $(CLI_OBJ) $(LINK_ARCHIVES) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(ARCHIVES) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(LINK_ARCHIVES) $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/sink: tests/env/sink.c
 	@mkdir -p $(dir $@)

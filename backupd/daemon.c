@@ -23,6 +23,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "control.h"
+#include "drill.h"
 #include "jobs.h"
 #include "lag.h"
 #include "log.h"
@@ -222,6 +223,13 @@ static int daemon_collect(void *ctx, struct buf *out, struct err *e)
 	pthread_mutex_lock(&d->metrics_lock);
 	if (rc == 0 && d->metrics_cat)
 		rc = daemon_metrics_catalog(d, out, e);
+	if (rc == 0 && d->metrics_cat) {
+		pthread_mutex_lock(&d->lock);
+		struct cfg_ref *cfg = cfg_ref_get(d->cfg);
+		pthread_mutex_unlock(&d->lock);
+		rc = drill_metrics(d->metrics_cat, cfg_ref_config(cfg), out, e);
+		cfg_ref_put(cfg);
+	}
 	pthread_mutex_unlock(&d->metrics_lock);
 	return rc;
 }
@@ -691,6 +699,7 @@ int daemon_run(const char *config_path, const char *pid_file, struct err *e)
 		 (long)getpid(), cfg->n_clusters, cfg->n_schedules, cfg->control_socket,
 		 cfg->metrics_listen ? ", metrics on " : "", cfg->metrics_listen ? cfg->metrics_listen : "");
 
+	double last_overdue_check = 0;
 	while (!daemon_stop_flag) {
 		struct timespec ts = { 0, DAEMON_TICK_MS * 1000000L };
 		if (daemon_reload_flag) {
@@ -700,6 +709,16 @@ int daemon_run(const char *config_path, const char *pid_file, struct err *e)
 		daemon_tick_schedules(&d);
 		jobs_reap(d.jobs);
 		daemon_digest(&d, cfg_ref_config(d.cfg));
+		if (daemon_now() - last_overdue_check >= 60.0) {
+			struct err oe;
+			int alerts = 0;
+			err_init(&oe);
+			last_overdue_check = daemon_now();
+			if (drill_check_overdue(cfg_ref_config(d.cfg), d.cat, 0, &alerts, &oe) != 0)
+				log_warn(MOD, "drill overdue check: %s", oe.msg);
+			else if (alerts)
+				notify_wake(d.notify);
+		}
 		nanosleep(&ts, NULL);
 	}
 	log_info(MOD, "stopping: aborting running jobs");

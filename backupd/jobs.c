@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "catalog.h"
+#include "drill.h"
 #include "log.h"
 #include "mem.h"
 #include "prune.h"
@@ -195,10 +196,21 @@ static int job_run(struct job *jb, struct catalog *cat, struct err *e)
 		prune_report_release(&rep);
 		break;
 	}
-	case CFG_JOB_DRILL:
-		rc = err_set(e, ERR_NOT_IMPLEMENTED,
-			     "drill jobs arrive with the DR drill capability (issue #7)");
+	case CFG_JOB_DRILL: {
+		struct drill_report *rep = xcalloc(1, sizeof(*rep));
+		struct drill_opts o = {
+			.snapshot_id = jb->req.snapshot_id[0] ? jb->req.snapshot_id : NULL,
+			.trigger = jb->req.trigger, .schedule = sched, .abort_flag = &jb->abort,
+		};
+		drill_report_init(rep);
+		rc = drill_run(cfg, cl, cat, &o, rep, e);
+		jb->result = json_pack("{s:s, s:I, s:s?, s:b, s:f, s:f}", "cluster", cl->name,
+				       "drill_id", (json_int_t)rep->drill_id, "snapshot_id",
+				       rep->snapshot_id[0] ? rep->snapshot_id : NULL,
+				       "passed", rep->passed, "rto_s", rep->rto_s, "rpo_s", rep->rpo_s);
+		free(rep);
 		break;
+	}
 	}
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "drills.h"
 #include "snapshots.h"
 
 #define BACKUPD_VERSION "0.1.0"
@@ -60,12 +61,14 @@ const struct cli_verb cli_verbs[] = {
 	{ "canary", "--to SERVER --weight PCT",
 	  "route a share of read traffic to a server", NULL, NULL,
 	  "blue/green cutover (issue #6)" },
-	{ "drill", "[--cluster C] [--snapshot ID]",
+	{ "drill", "[--cluster C] [--snapshot ID] [--keep] [--threads N]",
 	  "restore the latest snapshot into a scratch server, verify it, report RTO",
-	  NULL, NULL, "DR drills (issue #7)" },
-	{ "drills", "", "DR drill history", NULL, NULL, "DR drills (issue #7)" },
-	{ "report", "--html FILE", "a self-contained HTML report of the catalog",
-	  NULL, NULL, "DR drills and reports (issue #7)" },
+	  cli_drill_help, cli_drill, NULL },
+	{ "drills", "[--cluster C] [--limit N]", "DR drill history",
+	  cli_drills_help, cli_drills, NULL },
+	{ "report", "--html FILE [--cluster C] [--days N] [--lag-hours N]",
+	  "a self-contained HTML report of the catalog",
+	  cli_report_help, cli_report, NULL },
 	{ "catalog", "rebuild", "re-create the catalog from the repository's manifests",
 	  cli_catalog_help, cli_catalog, NULL },
 	{ "config", "check|help",

@@ -164,5 +164,28 @@ check "never faster than 1 message per second" jq -s -e '
 	[.[] | .ts] as $t | [range(1; $t | length) | $t[.] - $t[. - 1]] | all(. >= 0.95)' "$SINK_LOG" >/dev/null
 
 daemon_stop
+
+# --- a scheduled DR drill (@every) against the real drill server -----------
+conf=$(conf_daemon lag_warn_s 5)
+cat >>"$conf" <<'INI'
+
+[schedule drill]
+cluster = sandbox
+job = drill
+cron = @every 3s
+INI
+sink_reset
+check "daemon starts with a drill schedule" daemon_start "$conf"
+for _ in $(seq 1 300); do
+	[ "$(db "SELECT COUNT(*) FROM drills WHERE result IN ('ok','failed')")" -ge 1 ] && break
+	sleep 0.2
+done
+daemon_stop
+expect_eq "the scheduled drill passed" "$(db "SELECT result FROM drills ORDER BY id LIMIT 1")" ok
+check "its job was triggered by the schedule" test "$(db "SELECT COUNT(*) FROM jobs WHERE kind='drill' AND triggered_by='schedule'")" -ge 1
+check "the drill recorded its RTO" test "$(db "SELECT rto_s > 0 FROM drills ORDER BY id LIMIT 1")" = 1
+check "Slack heard about it" test "$(db "SELECT COUNT(*) FROM events WHERE kind='drill.passed'")" -ge 1
+expect_eq "the spare is empty again" "$(sql_spare "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys')")" 0
+
 sink_reset
 finish
