@@ -23,6 +23,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "control.h"
+#include "cutover.h"
 #include "drill.h"
 #include "jobs.h"
 #include "lag.h"
@@ -272,6 +273,62 @@ static json_t *daemon_schedules_json(struct daemon *d)
 	return a;
 }
 
+/* A cutover handed over by backupctl: the daemon owns its job lock, runs it
+ * on this connection's thread, and restarts the lag monitor afterwards so
+ * the heartbeat follows the new writer. */
+static json_t *daemon_cutover(struct daemon *d, json_t *req)
+{
+	struct cutover_opts o;
+	struct cutover_report *rep = xcalloc(1, sizeof(*rep));
+	struct catalog *cat = NULL;
+	struct err e;
+	int64_t job = -1;
+	json_t *reply;
+	const char *cluster = json_string_value(json_object_get(req, "cluster"));
+
+	err_init(&e);
+	memset(&o, 0, sizeof(o));
+	o.to = json_string_value(json_object_get(req, "to"));
+	o.dry_run = json_is_true(json_object_get(req, "dry_run"));
+	o.resume = json_is_true(json_object_get(req, "resume"));
+	o.timeout_s = json_number_value(json_object_get(req, "timeout_s"));
+	o.max_lag_s = json_number_value(json_object_get(req, "max_lag_s"));
+	o.max_trx_s = json_number_value(json_object_get(req, "max_trx_s"));
+	o.trx_wait_s = json_number_value(json_object_get(req, "trx_wait_s"));
+	o.max_snapshot_age_h = json_number_value(json_object_get(req, "max_snapshot_age_h"));
+	o.trigger = "manual";
+
+	pthread_mutex_lock(&d->lock);
+	struct cfg_ref *cfg = cfg_ref_get(d->cfg);
+	pthread_mutex_unlock(&d->lock);
+	const struct cfg_cluster *cl = cluster ? config_find_cluster(cfg_ref_config(cfg), cluster) : NULL;
+	if (!cl || !o.to)
+		err_set(&e, ERR_USAGE, "cutover needs a configured cluster and --to");
+	else if (catalog_open(cfg_ref_config(cfg)->catalog, &cat, &e) == 0 &&
+		 (o.dry_run || catalog_job_start(cat, "cutover", cl->name, "manual", &job, &e) == 0)) {
+		o.job_id = job;
+		cutover_run(cfg_ref_config(cfg), cl, cat, &o, rep, &e);
+		if (job >= 0) {
+			struct err je;
+			err_init(&je);
+			catalog_job_finish(cat, job, err_is_set(&e) ? "failed" : "ok",
+					   err_is_set(&e) ? &e : NULL, &je);
+		}
+	}
+	reply = err_is_set(&e) ? control_reply_err(&e) : control_reply_ok();
+	if (rep->result)
+		json_object_set_new(reply, "report", cutover_report_json(rep));
+	catalog_close(cat);
+	cfg_ref_put(cfg);
+	free(rep);
+	pthread_mutex_lock(&d->lock);
+	notify_wake(d->notify);
+	pthread_mutex_unlock(&d->lock);
+	if (!o.dry_run)
+		daemon_reload_flag = 1;   /* the main thread restarts the monitor */
+	return reply;
+}
+
 static json_t *daemon_handle(void *ctx, json_t *req)
 {
 	struct daemon *d = ctx;
@@ -295,6 +352,8 @@ static json_t *daemon_handle(void *ctx, json_t *req)
 		json_object_set_new(r, "schedules", daemon_schedules_json(d));
 		return r;
 	}
+	if (strcmp(verb, "cutover") == 0)
+		return daemon_cutover(d, req);
 	struct job_req jr;
 	memset(&jr, 0, sizeof(jr));
 	jr.trigger = "manual";

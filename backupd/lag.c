@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cutover.h"
 #include "db.h"
 #include "log.h"
 #include "mem.h"
@@ -817,6 +818,12 @@ double lag_written_first_unapplied(const struct lag_written *w, double hb_ts,
 struct lag_cluster {
 	struct lag_monitor *m;
 	const struct cfg_cluster *c;
+	/* The writer: the catalog's topology after a cutover, else the
+	 * config's primary; every other configured server is read as a
+	 * replica (others, owned here). */
+	struct cfg_addr writer;
+	struct cfg_addr *others;
+	size_t n_others;
 	char primary[300];
 	pthread_t th;
 	bool started;
@@ -1021,7 +1028,7 @@ static void *writer_main(void *arg)
 	bool table_ok = false;
 	char logged[256] = "";
 
-	lag_db_opts(cl->c, &cl->c->primary, &o);
+	lag_db_opts(cl->c, &cl->writer, &o);
 	while (mon_running(m)) {
 		double tick = now_mono();
 		struct hb_primary hp;
@@ -1514,6 +1521,8 @@ static void monitor_free(struct lag_monitor *m)
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->stop_cv);
 	pthread_cond_destroy(&m->ev_cv);
+	for (size_t i = 0; i < m->n_clusters; i++)
+		free(m->clusters[i].others);
 	free(m->clusters);
 	free(m->replicas);
 	free(m->tq);
@@ -1588,18 +1597,35 @@ int lag_monitor_start(const struct config *cfg, const char *catalog_path,
 	m->clusters = xcalloc(m->n_clusters ? m->n_clusters : 1, sizeof(*m->clusters));
 	m->n_replicas = nr;
 	m->replicas = xcalloc(nr ? nr : 1, sizeof(*m->replicas));
+	struct catalog *topo = NULL;
+	if (catalog_path) {
+		struct err te;
+		err_init(&te);
+		if (catalog_open(catalog_path, &topo, &te) != 0)
+			log_warn(MOD, "topology from the catalog unavailable (%s): using the config's primaries", te.msg);
+	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		struct lag_cluster *cl = &m->clusters[i];
+		struct err te;
 
 		cl->m = m;
 		cl->c = &cfg->clusters[i];
-		cfg_addr_format(&cl->c->primary, cl->primary, sizeof(cl->primary));
-		for (size_t j = 0; j < cl->c->n_replicas; j++) {
+		err_init(&te);
+		if (cutover_effective_primary(cl->c, topo, &cl->writer, NULL, &te) != 0)
+			cl->writer = cl->c->primary;
+		cl->others = xcalloc(cl->c->n_replicas ? cl->c->n_replicas : 1, sizeof(*cl->others));
+		for (size_t j = 0; j <= cl->c->n_replicas; j++) {
+			const struct cfg_addr *a = j == 0 ? &cl->c->primary : &cl->c->replicas[j - 1];
+			if (!cfg_addr_equal(a, &cl->writer) && cl->n_others < cl->c->n_replicas)
+				cl->others[cl->n_others++] = *a;
+		}
+		cfg_addr_format(&cl->writer, cl->primary, sizeof(cl->primary));
+		for (size_t j = 0; j < cl->n_others; j++) {
 			struct lag_replica *r = &m->replicas[ri++];
 
 			r->m = m;
 			r->cl = cl;
-			r->addr = &cl->c->replicas[j];
+			r->addr = &cl->others[j];
 			cfg_addr_format(r->addr, r->name, sizeof(r->name));
 			lag_policy_init(&r->policy, cl->c->lag_warn_s, cl->c->lag_crit_s);
 			lag_sm_init(&r->sm, LAG_UNKNOWN, now);
@@ -1616,6 +1642,7 @@ int lag_monitor_start(const struct config *cfg, const char *catalog_path,
 		}
 	}
 
+	catalog_close(topo);
 	if (catalog_path) {
 		if ((rc = catalog_open(catalog_path, &m->cat, e)))
 			goto fail;

@@ -62,6 +62,10 @@ int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 int cli_prune(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 int cli_lag(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 extern const char cli_lag_help[];
+int cli_cutover(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+int cli_canary(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+extern const char cli_cutover_help[];
+extern const char cli_canary_help[];
 int cli_config(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 
 #endif

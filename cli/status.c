@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "catalog.h"
 #include "cli.h"
+#include "cutover.h"
+#include "log.h"
 #include "mem.h"
 #include "probe.h"
 
@@ -158,6 +162,14 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 		return err_set(e, ERR_NOT_FOUND, "no cluster '%s' in config '%s'",
 			       so.cluster, ctx->cfg->path);
 
+	/* The catalog only when it exists: status never creates one. */
+	struct catalog *cat = NULL;
+	if (access(ctx->cfg->catalog, F_OK) == 0) {
+		struct err ce;
+		err_init(&ce);
+		if (catalog_open(ctx->cfg->catalog, &cat, &ce) != 0)
+			log_warn("status", "catalog not readable: %s", ce.msg);
+	}
 	if (ctx->json) {
 		root = json_object();
 		clusters = json_array();
@@ -171,10 +183,34 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 
 		if (so.cluster && strcmp(so.cluster, c->name) != 0)
 			continue;
+		/* The writer is the catalog's topology after a cutover, else the
+		 * config's primary; every other configured server is a replica. */
+		struct cfg_addr cur, *addrs;
+		bool from_cat = false;
+		struct err te;
+		err_init(&te);
+		if (cutover_effective_primary(c, cat, &cur, &from_cat, &te) != 0)
+			cur = c->primary;
+		addrs = xcalloc(n, sizeof(*addrs));
+		addrs[0] = cur;
+		for (size_t i = 0, k = 1; i < n; i++) {
+			const struct cfg_addr *a = i == 0 ? &c->primary : &c->replicas[i - 1];
+			if (!cfg_addr_equal(a, &cur) && k < n)
+				addrs[k++] = *a;
+		}
 		pr = xcalloc(n, sizeof(*pr));
 		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = probe_server(c, i == 0 ? &c->primary : &c->replicas[i - 1],
-					  i == 0 ? PROBE_PRIMARY : PROBE_REPLICA, &pr[i], e);
+			rc = probe_server(c, &addrs[i], i == 0 ? PROBE_PRIMARY : PROBE_REPLICA,
+					  &pr[i], e);
+		char caddr[300];
+		cfg_addr_format(&cur, caddr, sizeof(caddr));
+		json_t *last = NULL, *weights = NULL;
+		if (cat)
+			cutover_last_json(cat, c->name, &last, &te);
+		err_init(&te);
+		if (c->haproxy_socket && cutover_haproxy_weights(c, &weights, &te) != 0)
+			weights = json_pack("{s:s}", "error", te.msg);
+		free(addrs);
 		if (ctx->json) {
 			char paddr[300];
 			cfg_addr_format(&c->primary, paddr, sizeof(paddr));
@@ -182,11 +218,42 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 			servers = json_array();
 			json_object_set_new(cj, "name", json_string(c->name));
 			json_object_set_new(cj, "primary", json_string(paddr));
+			json_object_set_new(cj, "current_primary", json_string(caddr));
+			json_object_set_new(cj, "current_primary_source",
+					    json_string(from_cat ? "catalog" : "config"));
+			json_object_set_new(cj, "last_cutover", last ? json_incref(last) : json_null());
+			json_object_set_new(cj, "haproxy", weights ? json_incref(weights) : json_null());
 			json_object_set_new(cj, "servers", servers);
 			json_array_append_new(clusters, cj);
 		} else {
-			printf("cluster %s\n", c->name);
+			printf("cluster %s  (writer %s, from the %s)\n", c->name, caddr,
+			       from_cat ? "catalog after a cutover" : "config");
+			if (last) {
+				json_t *wp = json_object_get(last, "write_pause_ms");
+				printf("  last cutover: %s -> %s, %s",
+				       json_string_value(json_object_get(last, "from")) ?: "?",
+				       json_string_value(json_object_get(last, "to")) ?: "?",
+				       json_string_value(json_object_get(last, "result")) ?: "?");
+				if (json_is_number(wp))
+					printf(", write pause %.1f ms", json_number_value(wp));
+				printf("\n");
+			}
+			if (weights && json_is_array(json_object_get(weights, "servers"))) {
+				json_t *it;
+				size_t wi;
+				json_array_foreach(json_object_get(weights, "servers"), wi, it) {
+					char *line = json_dumps(it, JSON_COMPACT);
+					printf("  haproxy  %s\n", line ? line : "");
+					free(line);
+				}
+			} else if (weights) {
+				char *line = json_dumps(weights, JSON_COMPACT);
+				printf("  haproxy  %s\n", line ? line : "");
+				free(line);
+			}
 		}
+		json_decref(last);
+		json_decref(weights);
 		for (size_t i = 0; i < n; i++) {
 			if (!pr[i].reachable)
 				worst = ERR_DB_CONNECT;
@@ -247,6 +314,7 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 		fputc('\n', stdout);
 		json_decref(root);
 	}
+	catalog_close(cat);
 	if (rc == 0 && worst != 0) {
 		fflush(stdout);
 		/* The report is printed; the status tells scripts it is degraded. */

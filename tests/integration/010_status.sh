@@ -99,9 +99,14 @@ ctl --help
 for v in snapshot list show verify restore rebuild lag status prune cutover drill; do
 	check "--help lists '$v'" grep -q "^  $v " <<<"$OUT"
 done
-ctl cutover --to x
-expect_eq "a verb that has not landed exits 12" "$RC" 12
-check "and says so" grep -q "not available yet" <<<"$ERR"
+for v in snapshot list show verify restore rebuild lag status prune cutover canary drill drills report catalog config; do
+	ctl "$v" --help
+	expect_eq "'$v --help' exits 0" "$RC" 0
+	check "'$v --help' shows its usage" grep -q "^usage: backupctl $v" <<<"$OUT"
+done
+ctl cutover --to 127.0.0.1:1 --dry-run
+check "cutover to a server outside the cluster is refused" test "$RC" -ne 0
+check "with a one-line reason" test "$(grep -c '^backupctl: ' <<<"$ERR")" -eq 1
 ctl status --help
 expect_eq "status --help exits 0" "$RC" 0
 ctl frobnicate

@@ -187,5 +187,25 @@ check "the drill recorded its RTO" test "$(db "SELECT rto_s > 0 FROM drills ORDE
 check "Slack heard about it" test "$(db "SELECT COUNT(*) FROM events WHERE kind='drill.passed'")" -ge 1
 expect_eq "the spare is empty again" "$(sql_spare "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys')")" 0
 
+# --- a cutover handed to the daemon, and back -------------------------------
+conf=$(conf_daemon lag_warn_s 5)
+check "daemon starts for the cutover" daemon_start "$conf"
+ctl -c "$conf" snapshot
+wait_replica_caught_up 10
+ctl -c "$conf" cutover --to "127.0.0.1:$REPLICA_PORT" --json
+expect_eq "cutover through the daemon exits 0" "$RC" 0
+expect_eq "the daemon ran it and reports ok" "$(jq -r .result <<<"$OUT")" ok
+check "the cutover job was the daemon's" test "$(db "SELECT COUNT(*) FROM jobs WHERE kind='cutover' AND status='ok'")" -ge 1
+sleep 2
+ctl -c "$conf" status --json
+expect_eq "status: the writer is the old replica now" "$(jq -r '.clusters[0].current_primary' <<<"$OUT")" "127.0.0.1:$REPLICA_PORT"
+expect_eq "status: the daemon's heartbeat follows the new writer (old primary is the replica, ok)" \
+	"$(jq -r --arg s "127.0.0.1:$PRIMARY_PORT" '.daemon.lag[] | select(.server == $s) | .state' <<<"$OUT")" ok
+ctl -c "$conf" cutover --to "127.0.0.1:$PRIMARY_PORT" --json
+expect_eq "cutover back through the daemon exits 0" "$RC" 0
+expect_eq "and reports ok" "$(jq -r .result <<<"$OUT")" ok
+check "replica replicates from the primary again" wait_replica_caught_up 20
+daemon_stop
+
 sink_reset
 finish
