@@ -126,16 +126,9 @@ static int snap_run_job(struct snap_worker *w, struct snap_job *j, struct err *e
 				    &zw, e);
 	if (rc == 0)
 		rc = db_query_result(w->db, q.data, true, &res, e);
+	unsigned nf = res ? mysql_num_fields(res) : 0;
 	while (rc == 0 && (rc = db_fetch_row(w->db, res, &row, &len, e)) == 0 && row) {
-		unsigned nf = mysql_num_fields(res);
-		for (unsigned i = 0; rc == 0 && i < nf; i++) {
-			if (i)
-				rc = buf_append_char(&stage, '\t', e);
-			if (rc == 0)
-				rc = tsv_append_field(&stage, row[i], len[i], row[i] == NULL, e);
-		}
-		if (rc == 0)
-			rc = buf_append_char(&stage, '\n', e);
+		rc = tsv_append_row(&stage, row, len, nf, e);
 		if (rc == ERR_INTERNAL)
 			err_prefix(e, "row of `%s`.`%s` too large: ", t->schema, t->name);
 		j->rows++;
@@ -231,7 +224,12 @@ static void *snap_worker_main(void *arg)
 			break;
 		}
 	}
-	atomic_fetch_sub(&x->running, 1);
+	/* The last worker out wakes the control thread at once (it would
+	 * otherwise notice only at its next progress tick). */
+	pthread_mutex_lock(&x->lock);
+	if (atomic_fetch_sub(&x->running, 1) == 1)
+		pthread_cond_signal(&x->idle);
+	pthread_mutex_unlock(&x->lock);
 	log_set_job(NULL);
 	return NULL;
 }
@@ -276,15 +274,30 @@ static int snap_run_phase(struct snap_ctx *x, struct snap_worker *ws,
 		}
 		ws[i].started = true;
 	}
-	while (atomic_load(&x->running) > 0) {
-		struct timespec ts = { 0, 200 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+	for (;;) {
+		struct timespec ts;
+		bool idle;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 200 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&x->lock);
+		if (atomic_load(&x->running) > 0)
+			pthread_cond_timedwait(&x->idle, &x->lock, &ts);
+		idle = atomic_load(&x->running) == 0;
+		pthread_mutex_unlock(&x->lock);
+		/* Checked before leaving too: workers that saw the flag just
+		 * stop taking jobs, so only this records the abort. */
 		if (x->o->abort_flag && *x->o->abort_flag && !atomic_load(&x->failed)) {
 			struct err ae;
 			err_init(&ae);
 			err_set(&ae, ERR_ABORTED, "snapshot aborted by a signal");
 			snap_fail(x, &ae);
 		}
+		if (idle)
+			break;
 		snap_progress(x, t0, false);
 	}
 	for (unsigned i = 0; i < nw; i++)
@@ -788,6 +801,7 @@ static void snap_ctx_release(struct snap_ctx *x)
 	free(x->binlog_file);
 	free(x->source_binlog_file);
 	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->idle);
 }
 
 int snapshot_run(struct catalog *cat, const struct snapshot_opts *o,
@@ -810,6 +824,13 @@ int snapshot_run(struct catalog *cat, const struct snapshot_opts *o,
 	memset(&x, 0, sizeof(x));
 	memset(res, 0, sizeof(*res));
 	pthread_mutex_init(&x.lock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&x.idle, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	err_init(&x.first_err);
 	x.o = o;
 	x.cl = o->cluster;

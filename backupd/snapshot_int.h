@@ -94,6 +94,7 @@ struct snap_ctx {
 
 	/* work queue */
 	pthread_mutex_t lock;
+	pthread_cond_t idle;     /* signalled when running drops to 0 */
 	size_t next_job, job_limit;
 	struct err first_err;
 	atomic_bool failed;

@@ -2,9 +2,10 @@
 # Starts or reuses a tests/env environment, loads sysbench data, measures one
 # command (wall, client CPU, peak RSS via /usr/bin/time; CPU of a server
 # process from /proc/PID/stat) and prints the results as a table.
-# Public: bench_say bench_die bench_env_start bench_env_stop bench_client_cnf
-#         bench_load_sysbench bench_measure bench_repeat bench_record
-#         bench_table_text bench_table_md bench_ratio bench_freeze_binary
+# Public: bench_say bench_die bench_lock bench_unlock bench_env_start
+#         bench_env_stop bench_freeze_binary bench_client_cnf bench_load_sysbench
+#         bench_measure bench_repeat bench_record bench_field bench_ratio
+#         bench_absolute bench_table_text bench_table_md bench_mib bench_mb
 # Internal helpers and state are prefixed bench_ / BENCH_ too. Nothing here
 # exits the caller's shell except bench_die. Results are returned in globals
 # (M_* from bench_measure, R_* from the tool functions).
@@ -19,6 +20,44 @@ bench_say() { printf '[bench %4ds] %s\n' $((SECONDS - BENCH_T0)) "$*" >&2; }
 bench_die() {
 	bench_say "error: $*"
 	exit 1
+}
+
+# ------------------------------------------------------------------ one at a time
+
+# bench_lock: one bench at a time on this shared machine. A directory holding
+# the owner's pid, not flock(1) on an open descriptor: every process a bench
+# starts would inherit that descriptor, and a mariadbd restarted by a bench
+# (start_server) keeps running, so the lock would outlive the bench. A lock
+# whose owner is gone is taken over. Released by bench_unlock (bench_env_stop
+# calls it). A no-op when BENCH_LOCKED is set (run.sh holds it for us).
+bench_lock() {
+	local d=${BENCH_TMPDIR:-/tmp}/backupd-bench.lock.d pid try
+	[ -z "${BENCH_LOCKED:-}" ] || return 0
+	for try in 1 2 3; do
+		if mkdir "$d" 2>/dev/null; then
+			echo "$$" >"$d/pid"
+			BENCH_LOCK_DIR=$d
+			export BENCH_LOCKED=1
+			return 0
+		fi
+		read -r pid 2>/dev/null <"$d/pid" || pid=
+		if [ -z "$pid" ] && [ "$try" -lt 3 ]; then
+			sleep 1 # made a moment ago, its pid not written yet
+			continue
+		fi
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			bench_die "another backupd bench is running (pid $pid; lock $d)"
+		fi
+		bench_say "taking over the lock of a bench that is gone (pid ${pid:-unknown})"
+		rm -rf "$d"
+	done
+	bench_die "cannot take the lock $d"
+}
+
+bench_unlock() {
+	[ -n "${BENCH_LOCK_DIR:-}" ] || return 0
+	rm -rf "$BENCH_LOCK_DIR"
+	BENCH_LOCK_DIR=
 }
 
 # ------------------------------------------------------------------ environment
@@ -54,7 +93,7 @@ bench_env_start() {
 # bench_env_stop: remove our work dir; stop and delete the env if we started it,
 # then report any process still running from it (there should be none).
 bench_env_stop() {
-	[ -n "${BENCH_ENV:-}" ] || return 0
+	[ -n "${BENCH_ENV:-}" ] || { bench_unlock; return 0; }
 	rm -rf "${BENCH_WORK:?}"
 	if [ "${BENCH_OWN_ENV:-0}" = 1 ]; then
 		bench_say "stopping the test environment"
@@ -65,6 +104,7 @@ bench_env_stop() {
 		[ -z "$left" ] || bench_say "warning: still running from $BENCH_ENV: $left"
 	fi
 	BENCH_ENV=
+	bench_unlock
 }
 
 # bench_freeze_binary: copy backupctl ($BACKUPCTL, else build/backupctl) into
@@ -161,18 +201,21 @@ bench_cpu_ticks() {
 # bench_measure SERVER_PID OTHER_PID -- CMD...: runs CMD under /usr/bin/time.
 # Sets M_WALL M_CPU (client user+sys s) M_RSS (KiB; for a pipeline the largest
 # single process, as wait4 reports it) M_SRV (CPU s of SERVER_PID meanwhile)
-# M_OTHER (CPU s of OTHER_PID, e.g. ganesha; "" if none) M_RC M_LOAD (1-min
-# load average just before). CMD's stderr goes to $BENCH_WORK/last.err.
+# M_OTHER (CPU s of OTHER_PID, e.g. ganesha; "" if none) M_REST (CPU s the
+# rest of the machine used meanwhile) M_RC M_LOAD (1-min load average just
+# before). CMD's stderr goes to $BENCH_WORK/last.err.
 bench_measure() {
-	local spid=$1 opid=$2 tf s0 s1 o0 o1 out
+	local spid=$1 opid=$2 tf s0 s1 o0 o1 b0 b1 out
 	shift 3
 	tf=$BENCH_WORK/time.out
 	sync # earlier runs' dirty pages are not this run's cost
 	read -r M_LOAD _ </proc/loadavg
 	s0=$(bench_cpu_ticks "$spid")
 	o0=$(bench_cpu_ticks "$opid")
+	b0=$(bench_busy_ticks)
 	/usr/bin/time -f '%e %U %S %M' -o "$tf" -- "$@" >"$BENCH_WORK/last.out" 2>"$BENCH_WORK/last.err"
 	M_RC=$?
+	b1=$(bench_busy_ticks)
 	s1=$(bench_cpu_ticks "$spid")
 	o1=$(bench_cpu_ticks "$opid")
 	out=$(tail -n 1 "$tf")
@@ -181,7 +224,18 @@ bench_measure() {
 	M_SRV=$(awk -v a="$s0" -v b="$s1" -v t="$BENCH_CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }')
 	M_OTHER=
 	[ -n "$opid" ] && M_OTHER=$(awk -v a="$o0" -v b="$o1" -v t="$BENCH_CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }')
+	# Everything else the machine ran meanwhile (other users' work, writeback
+	# threads): when it is large, the wall times of this run are not clean.
+	M_REST=$(awk -v a="$b0" -v b="$b1" -v t="$BENCH_CLK_TCK" -v c="$M_CPU" -v s="$M_SRV" -v o="${M_OTHER:-0}" \
+		'BEGIN { r = (b - a) / t - c - s - o; printf "%.1f", r < 0 ? 0 : r }')
 	return "$M_RC"
+}
+
+# Busy CPU ticks of the whole machine so far (all but idle and iowait).
+bench_busy_ticks() {
+	local _cpu user nice sys idle iowait irq softirq steal
+	read -r _cpu user nice sys idle iowait irq softirq steal _ </proc/stat
+	echo $((user + nice + sys + irq + softirq + steal))
 }
 
 # bench_repeat N FN ARGS...: runs FN (one measured run that sets the R_* result
@@ -216,6 +270,7 @@ bench_record() {
 		"$2" "$R_WALL" "$R_CPU" "$R_SRV" "$(bench_mib "$R_RSS")" "$(bench_mb "$R_BYTES")")"
 }
 
+bench_sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 bench_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 bench_mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 
@@ -247,11 +302,11 @@ bench_absolute() {
 
 bench_table_text() {
 	local row
-	printf '%-40s %8s %9s %9s %9s %10s  %s\n' tool "wall s" "cpu s" "server s" "RSS MiB" "output MB" notes
+	printf '%-44s %7s %7s %8s %7s %7s %9s  %s\n' tool "wall s" "cpu s" "server s" "sum s" "RSS MiB" "output MB" notes
 	for row in "${BENCH_ROWS[@]}"; do
 		IFS=$BS read -r _ label wall cpu srv rss bytes note <<<"$row"
-		printf '%-40s %8.2f %9.2f %9.2f %9.1f %10.1f  %s\n' "$label" "$wall" "$cpu" "$srv" \
-			"$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
+		printf '%-44s %7.2f %7.2f %8.2f %7.2f %7.1f %9.1f  %s\n' "$label" "$wall" "$cpu" "$srv" \
+			"$(bench_sum "$cpu" "$srv")" "$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
 	done
 	echo
 	printf '%-58s %12s %14s  %s\n' ratio value target verdict
@@ -263,12 +318,12 @@ bench_table_text() {
 
 bench_table_md() {
 	local row
-	echo "| tool | wall s | client CPU s | server CPU s | peak RSS MiB | output MB | notes |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+	echo "| tool | wall s | client CPU s | server CPU s | CPU sum s | peak RSS MiB | output MB | notes |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 	for row in "${BENCH_ROWS[@]}"; do
 		IFS=$BS read -r _ label wall cpu srv rss bytes note <<<"$row"
-		printf '| %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n' "${label//|/\\|}" "$wall" "$cpu" "$srv" \
-			"$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
+		printf '| %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n' "${label//|/\\|}" "$wall" "$cpu" "$srv" \
+			"$(bench_sum "$cpu" "$srv")" "$(bench_mib "$rss")" "$(bench_mb "$bytes")" "$note"
 	done
 	echo
 	echo "| ratio | value | target | verdict |"

@@ -11,13 +11,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-# One bench at a time on this shared machine; the scripts below inherit it.
-exec 9>"${BENCH_TMPDIR:-/tmp}/backupd-bench.lock"
-flock -n 9 || bench_die "another backupd bench is running (lock ${BENCH_TMPDIR:-/tmp}/backupd-bench.lock)"
-export BENCH_LOCKED=1
-
 trap bench_env_stop EXIT
 trap 'exit 130' INT TERM
+bench_lock # one bench at a time; the scripts below run under it (BENCH_LOCKED)
 bench_env_start
 export BENCH_ENV_DIR=$BENCH_ENV
 

@@ -21,7 +21,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HERE/lib.sh"
 
 TABLES=8 ROWS=500000 THREADS=2 REPEAT=2 SMALL_ROWS='' MARIABACKUP=1
-CMDLINE="bench/snapshot.sh $*"
+CMDLINE="bench/snapshot.sh${*:+ $*}"
+for v in BACKUPCTL BENCH_ENV_DIR; do
+	[ -z "${!v:-}" ] || CMDLINE="$v=${!v} $CMDLINE"
+done
 usage() {
 	sed -n 's/^#   //p' "$0" >&2
 	exit 2
@@ -48,14 +51,9 @@ for c in sysbench mydumper mariadb-dump zstd jq /usr/bin/time; do
 done
 [ "$MARIABACKUP" = 0 ] || command -v mariabackup >/dev/null || MARIABACKUP=0
 
-# One bench at a time on this shared machine (run.sh takes the lock for us).
-if [ -z "${BENCH_LOCKED:-}" ]; then
-	exec 9>"${BENCH_TMPDIR:-/tmp}/backupd-bench.lock"
-	flock -n 9 || bench_die "another backupd bench is running (lock ${BENCH_TMPDIR:-/tmp}/backupd-bench.lock)"
-fi
-
 trap bench_env_stop EXIT
 trap 'exit 130' INT TERM
+bench_lock # one bench at a time (run.sh takes it for us)
 bench_env_start
 bench_freeze_binary
 CNF=$BENCH_WORK/testadmin.cnf
@@ -74,9 +72,13 @@ RPID=$(cat "$REPLICA_PIDFILE")
 GPID=$(cat "$ENV_DIR/run/ganesha.pid" 2>/dev/null || true)
 DATA_MB=$(sql_replica "SELECT ROUND(SUM(DATA_LENGTH + INDEX_LENGTH) / 1e6) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$DB'")
 COMMANDS=("sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port=PRIMARY --mysql-user=testadmin --mysql-password=... --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=$THREADS prepare   # options from a 0600 --config-file, not argv")
-SNAP_CMD=
+declare -A CMD=() LABEL=()
+TOOLS=()
 
 # ------------------------------------------------------------------ tools
+
+# How busy the rest of the machine was during the last measurement.
+rest_note() { echo "rest of machine ${M_REST} CPU s, load $M_LOAD"; }
 
 # snap_conf NAME LEVEL REPOSITORY DATABASE: a copy of the env's config.
 snap_conf() {
@@ -96,13 +98,15 @@ snap_conf() {
 	echo "$f"
 }
 
-# run_snapshot KEY LEVEL REPOSITORY DATABASE STORED_ROOT: one measured backupctl
-# snapshot; the output size is that of the snapshot folder under STORED_ROOT.
+# run_snapshot KEY LEVEL REPOSITORY DATABASE STORED_ROOT [ARGS...]: one measured
+# backupctl snapshot (ARGS go to it); the output size is that of the snapshot
+# folder under STORED_ROOT.
 run_snapshot() {
 	local key=$1 level=$2 repo=$3 db=$4 root=$5 conf id other=
+	local -a args=("${@:6}")
 	conf=$(snap_conf "$key" "$level" "$repo" "$db")
 	[[ $repo == nfs://* ]] && other=$GPID
-	bench_measure "$RPID" "$other" -- "$BENCH_BACKUPCTL" -c "$conf" snapshot --json ||
+	bench_measure "$RPID" "$other" -- "$BENCH_BACKUPCTL" -c "$conf" snapshot --json "${args[@]}" ||
 		{ cat "$BENCH_WORK/last.err" >&2; bench_say "backupctl snapshot failed"; return 1; }
 	id=$(jq -r .id "$BENCH_WORK/last.out")
 	if [ -z "$id" ] || [ ! -d "$root/sandbox/$id" ]; then bench_say "snapshot '$id' not found under $root"; return 1; fi
@@ -110,7 +114,7 @@ run_snapshot() {
 	R_BYTES=$(du -sb "$root/sandbox/$id" | cut -f1)
 	R_NOTE=$(jq -r '"\(.files) files, raw \(.bytes_raw / 1e6 | floor) MB, freeze \(.freeze_ms | floor) ms, engine \(.seconds * 100 | floor / 100) s"' "$BENCH_WORK/last.out")
 	[ -n "$other" ] && R_NOTE="$R_NOTE, ganesha CPU $M_OTHER s"
-	R_NOTE="$R_NOTE, load $M_LOAD"
+	R_NOTE="$R_NOTE; $(rest_note)"
 	if [ "${BENCH_KEEP_SNAPSHOT:-0}" = 1 ] && [ "$key" = snap3 ]; then
 		rm -rf "${KEPT_SNAPSHOT:-/nonexistent}"
 		KEPT_SNAPSHOT=$root/sandbox/$id
@@ -118,7 +122,7 @@ run_snapshot() {
 	else
 		rm -rf "${root:?}/sandbox/$id"
 	fi
-	SNAP_CMD="backupctl -c $conf snapshot --json   # compress_level = $level, threads = $THREADS, repository = $repo, databases = $db"
+	CMD[$key]="backupctl -c $conf snapshot --json${args[*]:+ ${args[*]}}   # compress_level = $level, threads = $THREADS, repository = $repo, databases = $db"
 }
 
 run_mysqldump() {
@@ -131,7 +135,7 @@ run_mysqldump() {
 		{ cat "$BENCH_WORK/last.err" >&2; bench_say "mysqldump | zstd failed"; return 1; }
 	R_WALL=$M_WALL R_CPU=$M_CPU R_SRV=$M_SRV R_RSS=$M_RSS
 	R_BYTES=$(stat -c %s "$out")
-	R_NOTE="RSS = larger of the two processes; load $M_LOAD"
+	R_NOTE="RSS = larger of the two processes; $(rest_note)"
 	rm -f "$out"
 }
 
@@ -145,7 +149,7 @@ run_mydumper() {
 		{ cat "$BENCH_WORK/last.err" >&2; bench_say "mydumper failed"; return 1; }
 	R_WALL=$M_WALL R_CPU=$M_CPU R_SRV=$M_SRV R_RSS=$M_RSS
 	R_BYTES=$(du -sb "$out" | cut -f1)
-	R_NOTE="$(find "$out" -type f | wc -l) files; load $M_LOAD"
+	R_NOTE="$(find "$out" -type f | wc -l) files; $(rest_note)"
 	rm -rf "$out"
 }
 
@@ -157,48 +161,85 @@ run_mariabackup() {
 		{ tail -n 3 "$BENCH_WORK/last.err" >&2; bench_say "mariabackup failed"; return 1; }
 	R_WALL=$M_WALL R_CPU=$M_CPU R_SRV=$M_SRV R_RSS=$M_RSS
 	R_BYTES=$(du -sb "$out" | cut -f1)
-	R_NOTE="physical, uncompressed, needs the datadir on this host; load $M_LOAD"
+	R_NOTE="physical, uncompressed, needs the datadir on this host; $(rest_note)"
 	rm -rf "$out"
 }
 
-# measure KEY LABEL FN ARGS...: bench_repeat + bench_record; a failure is
-# reported and the tool left out of the table (the others still run).
-FAILED=()
-measure() {
-	local key=$1 label=$2
-	shift 2
-	bench_say "running: $label"
-	if bench_repeat "$REPEAT" "$@"; then
-		bench_record "$key" "$label"
-	else
-		FAILED+=("$label")
-	fi
+# tool KEY LABEL COMMAND-TEXT FN ARGS...: registers a tool; FN ARGS does one
+# measured run (sets R_*). COMMAND-TEXT is printed in the report (run_snapshot
+# fills in its own).
+declare -A FN=()
+tool() {
+	TOOLS+=("$1")
+	LABEL[$1]=$2
+	[ -z "$3" ] || CMD[$1]=$3
+	local -a a=("${@:4}")
+	FN[$1]=$(printf '%q ' "${a[@]}")
 }
+
+L=$THREADS
+tool snap1 "backupctl snapshot, zstd 1" "" \
+	run_snapshot snap1 1 "$SNAPDIR/repo" "$DB" "$SNAPDIR/repo"
+tool snap3 "backupctl snapshot, zstd 3" "" \
+	run_snapshot snap3 3 "$SNAPDIR/repo" "$DB" "$SNAPDIR/repo"
+tool dump "mysqldump --single-transaction | zstd -3" \
+	"mariadb-dump --defaults-file=CNF --port=REPLICA --single-transaction --routines --events --triggers --databases $DB | zstd -3 -T1 -q -o dump.sql.zst" \
+	run_mysqldump
+tool myd "mydumper -t $L (uncompressed)" \
+	"mydumper --defaults-file=CNF --host=127.0.0.1 --port=REPLICA --database=$DB --threads=$L --outputdir=DIR" \
+	run_mydumper myd
+tool mydc "mydumper -t $L -c (gzip)" \
+	"mydumper --defaults-file=CNF --host=127.0.0.1 --port=REPLICA --database=$DB --threads=$L --outputdir=DIR -c" \
+	run_mydumper mydc -c
+tool snapnfs "backupctl snapshot, zstd 1, to NFS" "" \
+	run_snapshot snapnfs 1 "$NFS_URL" "$DB" "$NFS_EXPORT_DIR"
+if [ "$MARIABACKUP" = 1 ]; then
+	tool mbk "mariabackup --backup (physical, reference)" \
+		"mariabackup --defaults-file=CNF --backup --port=REPLICA --datadir=DATADIR --target-dir=DIR --parallel=$L --databases=$DB" \
+		run_mariabackup
+fi
+if [ "$SMALL_ROWS" -gt 0 ]; then
+	# Peak RSS grows with the number of chunks (up to about 16 here: malloc
+	# keeps freed per-chunk buffers) but should not with table size. So the
+	# smaller tables get proportionally smaller chunks: the same number of
+	# chunks as the full run, each ROWS/SMALL_ROWS times smaller.
+	DEF_CHUNK=$(sed -n 's/^#define SNAPSHOT_CHUNK_ROWS_DEFAULT \([0-9]*\).*/\1/p' "$BENCH_SRC_DIR/backupd/snapshot.h")
+	SMALL_CHUNK=$((${DEF_CHUNK:-250000} * SMALL_ROWS / ROWS))
+	[ "$SMALL_CHUNK" -ge 1 ] || SMALL_CHUNK=1
+	tool snap3small "backupctl snapshot, zstd 3, $TABLES x $SMALL_ROWS rows" "" \
+		run_snapshot snap3small 3 "$SNAPDIR/repo" "$SMALL_DB" "$SNAPDIR/repo" --chunk-rows "$SMALL_CHUNK"
+fi
 
 # ------------------------------------------------------------------ the run
 
-L=$THREADS
-measure snap1 "backupctl snapshot, zstd 1" run_snapshot snap1 1 "$SNAPDIR/repo" "$DB" "$SNAPDIR/repo"
-COMMANDS+=("$SNAP_CMD")
-measure snap3 "backupctl snapshot, zstd 3" run_snapshot snap3 3 "$SNAPDIR/repo" "$DB" "$SNAPDIR/repo"
-COMMANDS+=("$SNAP_CMD")
-measure dump "mysqldump --single-transaction | zstd -3" run_mysqldump
-COMMANDS+=("mariadb-dump --defaults-file=CNF --port=REPLICA --single-transaction --routines --events --triggers --databases $DB | zstd -3 -T1 -q -o dump.sql.zst")
-measure myd "mydumper -t $L (uncompressed)" run_mydumper myd
-COMMANDS+=("mydumper --defaults-file=CNF --host=127.0.0.1 --port=REPLICA --database=$DB --threads=$L --outputdir=DIR")
-measure mydc "mydumper -t $L -c (gzip)" run_mydumper mydc -c
-COMMANDS+=("mydumper --defaults-file=CNF --host=127.0.0.1 --port=REPLICA --database=$DB --threads=$L --outputdir=DIR -c")
-measure snapnfs "backupctl snapshot, zstd 1, to NFS" run_snapshot snapnfs 1 "$NFS_URL" "$DB" "$NFS_EXPORT_DIR"
-COMMANDS+=("$SNAP_CMD")
-if [ "$MARIABACKUP" = 1 ]; then
-	measure mbk "mariabackup --backup (physical, reference)" run_mariabackup
-	COMMANDS+=("mariabackup --defaults-file=CNF --backup --port=REPLICA --datadir=DATADIR --target-dir=DIR --parallel=$L --databases=$DB")
-fi
-if [ "$SMALL_ROWS" -gt 0 ]; then
-	measure snap3small "backupctl snapshot, zstd 3, $TABLES x $SMALL_ROWS rows" \
-		run_snapshot snap3small 3 "$SNAPDIR/repo" "$SMALL_DB" "$SNAPDIR/repo"
-	COMMANDS+=("$SNAP_CMD")
-fi
+# Round-robin: each round runs every tool once, and each tool keeps its
+# fastest round. Someone else's burst of work on this shared machine then
+# spoils one round of a few tools instead of every repeat of one tool.
+declare -A BEST=() DEAD=()
+FAILED=()
+for ((round = 1; round <= REPEAT; round++)); do
+	for key in "${TOOLS[@]}"; do
+		[ -z "${DEAD[$key]:-}" ] || continue
+		bench_say "round $round/$REPEAT: ${LABEL[$key]}"
+		eval "${FN[$key]}" || {
+			DEAD[$key]=1
+			FAILED+=("${LABEL[$key]}")
+			continue
+		}
+		bench_say "$(printf '  %.2f s wall, %.2f s client CPU, %.2f s server CPU, rest of machine %s s' \
+			"$R_WALL" "$R_CPU" "$R_SRV" "$M_REST")"
+		if [ -z "${BEST[$key]:-}" ] ||
+			awk -v a="$R_WALL" -v b="${BEST[$key]%%"$BS"*}" 'BEGIN { exit !(a < b) }'; then
+			BEST[$key]="$R_WALL$BS$R_CPU$BS$R_SRV$BS$R_RSS$BS$R_BYTES$BS$R_NOTE"
+		fi
+	done
+done
+for key in "${TOOLS[@]}"; do
+	if [ -n "${DEAD[$key]:-}" ] || [ -z "${BEST[$key]:-}" ]; then continue; fi
+	IFS=$BS read -r R_WALL R_CPU R_SRV R_RSS R_BYTES R_NOTE <<<"${BEST[$key]}"
+	[ "$REPEAT" -gt 1 ] && R_NOTE="best of $REPEAT; $R_NOTE"
+	bench_record "$key" "${LABEL[$key]}"
+done
 
 bench_ratio "snapshot zstd 3 wall / mysqldump|zstd -3 wall" snap3 1 dump "<= 0.25"
 bench_ratio "snapshot zstd 1 wall / mysqldump|zstd -3 wall" snap1 1 dump "<= 0.25"
@@ -212,7 +253,7 @@ for k in snap1 snap3 snapnfs snap3small; do
 	[ "$v" -gt "$max_rss" ] && max_rss=$v
 done
 [ "$max_rss" -gt 0 ] && bench_absolute "snapshot peak RSS, largest of all snapshot runs" "$(bench_mib "$max_rss")" MiB "<= 64"
-bench_ratio "snapshot RSS, full / 4x smaller tables (flat: ~1)" snap3 4 snap3small "<= 1.1"
+bench_ratio "snapshot peak RSS, full / $((ROWS / (SMALL_ROWS > 0 ? SMALL_ROWS : 1)))x smaller tables, same chunk count (flat: ~1)" snap3 4 snap3small "<= 1.1"
 
 # ------------------------------------------------------------------ report
 
@@ -235,15 +276,18 @@ fi
 	echo
 	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, shared with other work"
 	echo "- backupctl: $BENCH_BACKUPCTL_SRC ($REV_TEXT)"
-	echo "- MariaDB $(sql_replica 'SELECT VERSION()'), innodb_buffer_pool_size 64M (tests/env), $(mydumper --version | cut -d, -f1), $(sysbench --version), $(zstd --version | grep -o 'v[0-9.]*' | head -n1)"
+	echo "- MariaDB $(sql_replica 'SELECT VERSION()'), innodb_buffer_pool_size 64M (tests/env), $(mydumper --version | cut -d, -f1), $(sysbench --version), zstd $(zstd --version | grep -o 'v[0-9.]*' | head -n1)"
 	echo "- data: sysbench oltp, $DB: $TABLES tables x $ROWS rows = $DATA_MB MB InnoDB (data + index); read from the replica by every tool"
-	echo "- each tool ${REPEAT}x$([ "$REPEAT" -gt 1 ] && echo ', best wall kept'); server CPU = user+sys of the replica's mariadbd during the run; RSS from /usr/bin/time %M"
+	echo "- each tool ${REPEAT}x, round-robin$([ "$REPEAT" -gt 1 ] && echo ', best wall kept'); server CPU = user+sys of the replica's mariadbd during the run; RSS from /usr/bin/time %M"
 	echo
 	bench_table_md
 	echo
 	echo "Commands (CNF = a 0600 option file with the testadmin account; PRIMARY, REPLICA = the servers' ports):"
 	echo
-	for c in "${COMMANDS[@]}"; do echo "    $c"; done
+	echo "    ${COMMANDS[0]}"
+	for key in "${TOOLS[@]}"; do
+		[ -z "${CMD[$key]:-}" ] || echo "    ${CMD[$key]}"
+	done
 	if [ ${#FAILED[@]} -gt 0 ]; then
 		echo
 		echo "Failed (left out of the table): ${FAILED[*]}"

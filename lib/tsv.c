@@ -4,6 +4,9 @@
 
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "db.h"
 
@@ -100,10 +103,59 @@ int tsv_load_columns(struct buf *b, const struct tsv_col *cols, size_t n,
 	return rc;
 }
 
+/* The escape letter of each byte LOAD DATA needs escaped, 0 for the rest. */
+static const char tsv_esc[256] = {
+	['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r',
+	['\0'] = '0', ['\032'] = 'Z',
+};
+
+/* Index of the first byte of data[i..len) that needs escaping, or len.
+ * Every such byte is below 0x20 or a backslash, so 16 bytes at a time are
+ * tested for "<= 0x1f or == '\\'" and only the candidates are looked up:
+ * most column text has none and is skipped at memory speed. */
+static size_t tsv_next_special(const char *data, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+	const __m128i ctl = _mm_set1_epi8(0x1f), bsl = _mm_set1_epi8('\\');
+	while (len - i >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(data + i));
+		__m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v),
+					 _mm_cmpeq_epi8(v, bsl));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		while (bits) {
+			size_t k = i + (size_t)__builtin_ctz(bits);
+			if (tsv_esc[(unsigned char)data[k]])
+				return k;
+			bits &= bits - 1;
+		}
+		i += 16;
+	}
+#endif
+	for (; i < len; i++)
+		if (tsv_esc[(unsigned char)data[i]])
+			return i;
+	return len;
+}
+
+/* Escapes data[0..len) into out, which has room for 2 * len bytes; returns
+ * the end of what was written. */
+static char *tsv_escape(char *out, const char *data, size_t len)
+{
+	size_t start, i;
+
+	for (start = 0; (i = tsv_next_special(data, start, len)) < len; start = i + 1) {
+		memcpy(out, data + start, i - start);
+		out += i - start;
+		*out++ = '\\';
+		*out++ = tsv_esc[(unsigned char)data[i]];
+	}
+	memcpy(out, data + start, len - start);
+	return out + (len - start);
+}
+
 int tsv_append_field(struct buf *b, const char *data, size_t len, bool is_null,
 		     struct err *e)
 {
-	size_t start, i;
 	int rc;
 
 	if (is_null)
@@ -112,26 +164,37 @@ int tsv_append_field(struct buf *b, const char *data, size_t len, bool is_null,
 	rc = buf_reserve(b, len * 2, e);
 	if (rc)
 		return rc;
-	char *out = b->data + b->len;
-	for (start = 0, i = 0; i < len; i++) {
-		char esc;
-		switch (data[i]) {
-		case '\\': esc = '\\'; break;
-		case '\t': esc = 't'; break;
-		case '\n': esc = 'n'; break;
-		case '\r': esc = 'r'; break;
-		case '\0': esc = '0'; break;
-		case '\032': esc = 'Z'; break;
-		default: continue;
+	b->len = (size_t)(tsv_escape(b->data + b->len, data, len) - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int tsv_append_row(struct buf *b, char *const *fields, const unsigned long *lens,
+		   unsigned n, struct err *e)
+{
+	size_t need = n + 1;
+	char *out;
+	int rc;
+
+	/* One reservation for the whole row: its worst case is every byte
+	 * doubled plus the separators (a NULL takes 2 bytes, as "\\N"). */
+	for (unsigned i = 0; i < n; i++)
+		need += fields[i] ? 2 * (size_t)lens[i] : 2;
+	rc = buf_reserve(b, need, e);
+	if (rc)
+		return rc;
+	out = b->data + b->len;
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			*out++ = '\t';
+		if (fields[i]) {
+			out = tsv_escape(out, fields[i], lens[i]);
+		} else {
+			*out++ = '\\';
+			*out++ = 'N';
 		}
-		memcpy(out, data + start, i - start);
-		out += i - start;
-		*out++ = '\\';
-		*out++ = esc;
-		start = i + 1;
 	}
-	memcpy(out, data + start, len - start);
-	out += len - start;
+	*out++ = '\n';
 	b->len = (size_t)(out - b->data);
 	b->data[b->len] = '\0';
 	return 0;

@@ -45,6 +45,10 @@ int tsv_load_columns(struct buf *b, const struct tsv_col *cols, size_t n,
 /* Appends one field, escaped; is_null writes \N. */
 int tsv_append_field(struct buf *b, const char *data, size_t len, bool is_null,
 		     struct err *e);
+/* Appends one whole row (fields[i] NULL: SQL NULL) with its TAB separators
+ * and the final LF, as tsv_append_field would, with one buffer check. */
+int tsv_append_row(struct buf *b, char *const *fields, const unsigned long *lens,
+		   unsigned n, struct err *e);
 /* Rows in an encoded stream piece: every literal LF ends a row, because LF
  * inside data is always escaped. */
 uint64_t tsv_count_rows(const void *data, size_t n);
