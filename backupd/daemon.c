@@ -58,6 +58,10 @@ struct daemon {
 	struct control_server *ctl;
 	double started_at;
 	int last_digest_yday;
+	/* Set while a cutover runs and a little after: replication is being
+	 * re-pointed on purpose, so "broken" readings must not trigger a
+	 * rebuild. Unix time until which auto-rebuild waits. */
+	volatile double quiet_until;
 	/* Metrics' own catalog connection, used under metrics_lock. */
 	pthread_mutex_t metrics_lock;
 	struct catalog *metrics_cat;
@@ -302,6 +306,8 @@ static json_t *daemon_cutover(struct daemon *d, json_t *req)
 	struct cfg_ref *cfg = cfg_ref_get(d->cfg);
 	pthread_mutex_unlock(&d->lock);
 	const struct cfg_cluster *cl = cluster ? config_find_cluster(cfg_ref_config(cfg), cluster) : NULL;
+	if (!o.dry_run)
+		d->quiet_until = daemon_now() + 3600.0;   /* until it ends, below */
 	if (!cl || !o.to)
 		err_set(&e, ERR_USAGE, "cutover needs a configured cluster and --to");
 	else if (catalog_open(cfg_ref_config(cfg)->catalog, &cat, &e) == 0 &&
@@ -326,6 +332,9 @@ static json_t *daemon_cutover(struct daemon *d, json_t *req)
 	pthread_mutex_unlock(&d->lock);
 	if (!o.dry_run)
 		daemon_reload_flag = 1;   /* the main thread restarts the monitor */
+	/* Give the restarted monitor time to see the new topology. */
+	if (!o.dry_run)
+		d->quiet_until = daemon_now() + 15.0;
 	return reply;
 }
 
@@ -545,6 +554,66 @@ static void daemon_tick_schedules(struct daemon *d)
 	}
 }
 
+/* ---- auto-rebuild ------------------------------------------------------ */
+
+/* Level-triggered: every few seconds, each replica the lag monitor sees as
+ * broken (also one that came back empty: it has no replication) in a
+ * `rebuild = auto` cluster is rebuilt, at most once per rebuild_interval_s
+ * counting the rebuilds table (so a restart does not reset the budget),
+ * never the current writer, and not while a cutover re-points replication. */
+static void daemon_tick_rebuilds(struct daemon *d)
+{
+	struct lag_reading r[64];
+	size_t n = 0;
+
+	if (daemon_now() < d->quiet_until)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->lag)
+		n = lag_monitor_readings(d->lag, r, 64);
+	struct cfg_ref *cfg = cfg_ref_get(d->cfg);
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		const struct cfg_cluster *cl = config_find_cluster(cfg_ref_config(cfg), r[i].cluster);
+		struct cfg_addr cur, me;
+		struct err e;
+		double last = 0;
+		sqlite3_stmt *st = NULL;
+
+		if (!cl || cl->rebuild != CFG_REBUILD_AUTO || r[i].state != LAG_BROKEN ||
+		    jobs_is_running(d->jobs, JOB_REBUILD, cl->name))
+			continue;
+		err_init(&e);
+		if (cutover_effective_primary(cl, d->cat, &cur, NULL, &e) == 0 &&
+		    cfg_addr_parse(r[i].server, &me, &e) == 0 && cfg_addr_equal(&cur, &me))
+			continue;
+		if (sqlite3_prepare_v2(catalog_sqlite(d->cat),
+				       "SELECT COALESCE(MAX(started_at), 0) FROM rebuilds WHERE cluster = ? AND server = ?",
+				       -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, cl->name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, r[i].server, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				last = sqlite3_column_double(st, 0);
+		}
+		sqlite3_finalize(st);
+		if (last > 0 && daemon_now() - last < (double)cl->rebuild_interval_s)
+			continue;   /* reported once when the budget ran out, below */
+
+		struct job_req jr;
+		uint64_t id;
+		memset(&jr, 0, sizeof(jr));
+		jr.kind = JOB_REBUILD;
+		jr.trigger = "daemon";
+		str_copy(jr.cluster, sizeof(jr.cluster), cl->name);
+		str_copy(jr.server, sizeof(jr.server), r[i].server);
+		log_warn(MOD, "replica '%s' of '%s' is broken (%s) and rebuild = auto: rebuilding it",
+			 r[i].server, cl->name, r[i].reason);
+		if (jobs_start(d->jobs, cfg, &jr, &id, &e) != 0)
+			log_error(MOD, "unable to start the rebuild of '%s': %s", r[i].server, e.msg);
+	}
+	cfg_ref_put(cfg);
+}
+
 /* ---- daily digest ------------------------------------------------------ */
 
 static void daemon_digest(struct daemon *d, const struct config *cfg)
@@ -758,7 +827,7 @@ int daemon_run(const char *config_path, const char *pid_file, struct err *e)
 		 (long)getpid(), cfg->n_clusters, cfg->n_schedules, cfg->control_socket,
 		 cfg->metrics_listen ? ", metrics on " : "", cfg->metrics_listen ? cfg->metrics_listen : "");
 
-	double last_overdue_check = 0;
+	double last_overdue_check = 0, last_rebuild_check = 0;
 	while (!daemon_stop_flag) {
 		struct timespec ts = { 0, DAEMON_TICK_MS * 1000000L };
 		if (daemon_reload_flag) {
@@ -766,6 +835,10 @@ int daemon_run(const char *config_path, const char *pid_file, struct err *e)
 			daemon_reload(&d);
 		}
 		daemon_tick_schedules(&d);
+		if (daemon_now() - last_rebuild_check >= 2.0) {
+			last_rebuild_check = daemon_now();
+			daemon_tick_rebuilds(&d);
+		}
 		jobs_reap(d.jobs);
 		daemon_digest(&d, cfg_ref_config(d.cfg));
 		if (daemon_now() - last_overdue_check >= 60.0) {

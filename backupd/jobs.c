@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mem.h"
 #include "prune.h"
+#include "restore.h"
 #include "snapshot.h"
 #include "verify.h"
 
@@ -118,6 +119,11 @@ static int job_pick_unverified(struct catalog *cat, const char *cluster,
 	return rc;
 }
 
+const char *jobs_kind_name(enum cfg_job kind)
+{
+	return kind == JOB_REBUILD ? "rebuild" : cfg_job_name(kind);
+}
+
 static int job_run(struct job *jb, struct catalog *cat, struct err *e)
 {
 	const struct config *cfg = cfg_ref_config(jb->cfg);
@@ -127,6 +133,22 @@ static int job_run(struct job *jb, struct catalog *cat, struct err *e)
 
 	if (!cl)
 		return err_set(e, ERR_NOT_FOUND, "no cluster '%s' in the config", jb->req.cluster);
+	if (jb->req.kind == JOB_REBUILD) {
+		struct restore_rebuild_opts ro = {
+			.cfg = cfg, .cluster = cl->name, .server = jb->req.server,
+			/* rebuild = auto is what allows wiping the snapshot's
+			 * databases there; restore_rebuild reads it from cfg. */
+			.force = false, .threads = cfg->threads, .trigger = jb->req.trigger,
+			.abort_flag = &jb->abort,
+		};
+		struct restore_rebuild_result *res = xcalloc(1, sizeof(*res));
+		rc = restore_rebuild(cat, &ro, res, e);
+		jb->result = json_pack("{s:s, s:s, s:s, s:s, s:f}", "cluster", cl->name,
+				       "server", jb->req.server, "snapshot_id", res->snapshot_id,
+				       "reason", res->reason, "seconds", res->seconds);
+		free(res);
+		return rc;
+	}
 	switch (jb->req.kind) {
 	case CFG_JOB_SNAPSHOT: {
 		struct snapshot_opts o = {
@@ -221,13 +243,13 @@ static void *job_main(void *arg)
 	struct catalog *cat = NULL;
 	char tag[160];
 
-	snprintf(tag, sizeof(tag), "%s:%s", cfg_job_name(jb->req.kind), jb->req.cluster);
+	snprintf(tag, sizeof(tag), "%s:%s", jobs_kind_name(jb->req.kind), jb->req.cluster);
 	log_set_job(tag);
 	err_init(&jb->err);
 	if (catalog_open(cfg_ref_config(jb->cfg)->catalog, &cat, &jb->err) == 0)
 		job_run(jb, cat, &jb->err);
 	if (err_is_set(&jb->err))
-		log_error(MOD, "%s job of '%s' failed: %s", cfg_job_name(jb->req.kind),
+		log_error(MOD, "%s job of '%s' failed: %s", jobs_kind_name(jb->req.kind),
 			  jb->req.cluster, jb->err.msg);
 	catalog_close(cat);
 	log_set_job(NULL);
@@ -256,7 +278,7 @@ int jobs_start(struct jobs *j, struct cfg_ref *cfg, const struct job_req *r,
 
 	if (jobs_is_running(j, r->kind, r->cluster))
 		return err_set(e, ERR_BUSY, "a %s job of cluster '%s' is already running",
-			       cfg_job_name(r->kind), r->cluster);
+			       jobs_kind_name(r->kind), r->cluster);
 	jb = xcalloc(1, sizeof(*jb));
 	jb->req = *r;
 	jb->runner = j;
@@ -274,7 +296,7 @@ int jobs_start(struct jobs *j, struct cfg_ref *cfg, const struct job_req *r,
 	j->list = jb;
 	*id = jb->id;
 	pthread_mutex_unlock(&j->lock);
-	log_info(MOD, "started %s job of '%s' (%s%s%s)", cfg_job_name(r->kind), r->cluster,
+	log_info(MOD, "started %s job of '%s' (%s%s%s)", jobs_kind_name(r->kind), r->cluster,
 		 r->trigger, r->schedule[0] ? " " : "", r->schedule);
 	return 0;
 }
@@ -345,7 +367,7 @@ json_t *jobs_list(struct jobs *j)
 	for (struct job *jb = j->list; jb; jb = jb->next)
 		if (!jb->done)
 			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}",
-							   "kind", cfg_job_name(jb->req.kind),
+							   "kind", jobs_kind_name(jb->req.kind),
 							   "cluster", jb->req.cluster,
 							   "trigger", jb->req.trigger,
 							   "schedule", jb->req.schedule,

@@ -20,8 +20,15 @@ struct cfg_ref *cfg_ref_get(struct cfg_ref *r);       /* +1 */
 void cfg_ref_put(struct cfg_ref *r);                  /* -1, frees at 0; NULL ok */
 const struct config *cfg_ref_config(const struct cfg_ref *r);
 
+/* Not a schedulable job: the daemon starts it when a replica of a
+ * `rebuild = auto` cluster breaks. */
+#define JOB_REBUILD ((enum cfg_job)100)
+/* cfg_job_name plus "rebuild". */
+const char *jobs_kind_name(enum cfg_job kind);
+
 struct job_req {
 	enum cfg_job kind;
+	char server[300];         /* rebuild: the replica */
 	char cluster[128];
 	const char *trigger;      /* manual|schedule|daemon (static strings) */
 	char schedule[128];       /* "" when not fired by a schedule */

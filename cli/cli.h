@@ -66,6 +66,10 @@ int cli_cutover(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 int cli_canary(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 extern const char cli_cutover_help[];
 extern const char cli_canary_help[];
+int cli_restore(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+int cli_rebuild(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
+extern const char cli_restore_help[];
+extern const char cli_rebuild_help[];
 int cli_config(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
 
 #endif

@@ -20,12 +20,6 @@
 #include "log.h"
 #include "restore.h"
 
-/* Declared here until cli.h lists them (the verb table is in cli/main.c). */
-extern const char cli_restore_help[];
-extern const char cli_rebuild_help[];
-int cli_restore(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
-int cli_rebuild(struct cli_ctx *ctx, int argc, char **argv, struct err *e);
-
 const char cli_restore_help[] =
 	"  ID                     the snapshot id (as `backupctl list` prints it)\n"
 	"      --target HOST:PORT the server to load it into (required)\n"
@@ -45,7 +39,8 @@ const char cli_restore_help[] =
 	"      --no-binlog        keep the load out of the target's binlog (implied by\n"
 	"                         --as-replica-of; needs BINLOG ADMIN)\n"
 	"      --users            also create the snapshot's accounts (needs CREATE USER)\n"
-	"      --defer-indexes    create secondary keys after the data (see restore/README.md)\n";
+	"      --no-defer-indexes create secondary keys with their table instead of right\n"
+	"                         after its data (the default, measured faster)\n";
 
 const char cli_rebuild_help[] =
 	"  SERVER                 host:port of a configured replica that is down (start it\n"
@@ -280,7 +275,7 @@ int cli_restore(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 		o.force = co.force;
 		o.no_binlog = co.no_binlog;
 		o.users = co.users;
-		o.defer_indexes = co.defer == 1;
+		o.keep_indexes = co.defer == 0;
 		o.as_replica_of = co.as_replica_of;
 		o.verify_replica = !co.no_verify;
 		o.catchup_timeout_s = (unsigned)co.timeout_s;

@@ -2,17 +2,20 @@
  * the repository, decompressed by zst_reader and handed to the connector's
  * local-infile read callback, with its stored and raw sizes, checksums and
  * row count compared with the manifest before the server is told "end of
- * file". A damaged file therefore always ends the LOAD DATA with an error
- * (which the worker's open transaction turns into a rollback).
+ * file". A damaged file therefore always ends its LOAD DATA with an error,
+ * and the restore fails (dropping what it created) before the table counts
+ * as done. A file may span several statements (see restore_int.h).
  *
  * Threading: a struct restore_infile and the storage it reads from belong to
  * one worker thread; the connector calls the callbacks in that thread. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "mem.h"
 #include "restore_int.h"
 #include "tsv.h"
 #include "zst.h"
@@ -20,6 +23,10 @@
 /* Client error number the connector reports for a failed local infile
  * (CR_UNKNOWN_ERROR): the real reason is in restore_infile.err. */
 #define INFILE_ERRNO 2000
+
+/* Decompressed bytes are staged here so a statement can end exactly after
+ * a row; the connector's own reads are smaller. */
+#define INFILE_PEND_CAP (256u * 1024u)
 
 static int infile_source(void *ctx, void *buf, size_t cap, size_t *got,
 			 struct err *e)
@@ -48,19 +55,34 @@ void restore_infile_close(struct restore_infile *in)
 	}
 }
 
+void restore_infile_release(struct restore_infile *in)
+{
+	restore_infile_close(in);
+	free(in->pend);
+	in->pend = NULL;
+	in->pend_cap = 0;
+}
+
 int restore_infile_open(struct restore_infile *in, struct storage *st,
 			const char *dir, const struct manifest_file *mf,
-			volatile sig_atomic_t *abort_flag,
+			uint64_t stmt_limit, volatile sig_atomic_t *abort_flag,
 			atomic_uint_fast64_t *progress_raw, struct err *e)
 {
+	unsigned char *pend;
+	size_t pend_cap;
 	struct err oe;
 	int rc;
 
 	restore_infile_close(in);
+	pend = in->pend;
+	pend_cap = in->pend_cap;
 	memset(in, 0, sizeof(*in));
+	in->pend = pend ? pend : xmalloc(INFILE_PEND_CAP);
+	in->pend_cap = pend ? pend_cap : INFILE_PEND_CAP;
 	err_init(&in->err);
 	in->st = st;
 	in->mf = mf;
+	in->stmt_limit = stmt_limit;
 	in->abort_flag = abort_flag;
 	in->progress_raw = progress_raw;
 	if (snprintf(in->path, sizeof(in->path), "%s/%s", dir, mf->path) >=
@@ -88,6 +110,13 @@ int restore_infile_open(struct restore_infile *in, struct storage *st,
 		restore_infile_close(in);
 	}
 	return rc;
+}
+
+void restore_infile_next_statement(struct restore_infile *in)
+{
+	in->stmt_bytes = 0;
+	in->stmt_rows = 0;
+	in->stmt_full = false;
 }
 
 /* Everything the manifest says about the file, checked at its end; the
@@ -122,30 +151,21 @@ static int infile_check_end(struct restore_infile *in)
 	return 0;
 }
 
-int restore_infile_read(struct restore_infile *in, void *buf, size_t cap,
-			size_t *got, struct err *e)
+/* Refills the staging buffer once it is empty; at the end of the stream
+ * checks the file and sets done. */
+static int infile_fill(struct restore_infile *in)
 {
+	size_t got = 0;
 	int rc;
 
-	*got = 0;
-	if (err_is_set(&in->err)) {
-		*e = in->err;
-		return in->err.code;
-	}
-	if (in->done)
+	if (in->pend_pos < in->pend_len || in->done)
 		return 0;
-	if (!in->zr) {
-		rc = err_set(&in->err, ERR_INTERNAL, "file '%s' is not open",
-			     in->mf ? in->mf->path : "?");
-		*e = in->err;
-		return rc;
-	}
-	if (in->abort_flag && *in->abort_flag) {
-		rc = err_set(&in->err, ERR_ABORTED, "restore aborted");
-		*e = in->err;
-		return rc;
-	}
-	rc = zst_reader_read(in->zr, buf, cap, got, &in->err);
+	if (!in->zr)
+		return err_set(&in->err, ERR_INTERNAL, "file '%s' is not open",
+			       in->mf ? in->mf->path : "?");
+	if (in->abort_flag && *in->abort_flag)
+		return err_set(&in->err, ERR_ABORTED, "restore aborted");
+	rc = zst_reader_read(in->zr, in->pend, in->pend_cap, &got, &in->err);
 	if (rc) {
 		/* Bad zstd data is a verdict on the file: name it. Anything
 		 * else (the repository could not be read) keeps its code. */
@@ -158,24 +178,65 @@ int restore_infile_read(struct restore_infile *in, void *buf, size_t cap,
 		} else if (in->err.code == ERR_STORAGE || in->err.code == ERR_NO_SPACE) {
 			err_prefix(&in->err, "reading file '%s': ", in->mf->path);
 		}
-		*got = 0;
+		return in->err.code;
+	}
+	in->pend_pos = 0;
+	in->pend_len = got;
+	if (got == 0) {
+		rc = infile_check_end(in);
+		if (rc == 0)
+			in->done = true;
+		return rc;
+	}
+	checksum_update(&in->cks_raw, in->pend, got);
+	in->bytes_raw += got;
+	in->rows += tsv_count_rows(in->pend, got);
+	if (in->progress_raw)
+		atomic_fetch_add(in->progress_raw, got);
+	return 0;
+}
+
+int restore_infile_read(struct restore_infile *in, void *buf, size_t cap,
+			size_t *got, struct err *e)
+{
+	size_t n;
+	int rc;
+
+	*got = 0;
+	if (!err_is_set(&in->err) && !in->done) {
+		/* A full statement ends here; looking ahead first means the
+		 * last statement of a file already carries its verdict. */
+		rc = infile_fill(in);
+		if (rc == 0 && (in->stmt_full || in->done))
+			return 0;
+	}
+	if (err_is_set(&in->err)) {
 		*e = in->err;
 		return in->err.code;
 	}
-	if (*got) {
-		checksum_update(&in->cks_raw, buf, *got);
-		in->bytes_raw += *got;
-		in->rows += tsv_count_rows(buf, *got);
-		if (in->progress_raw)
-			atomic_fetch_add(in->progress_raw, *got);
+	if (in->done)
 		return 0;
+	n = in->pend_len - in->pend_pos;
+	if (n > cap)
+		n = cap;
+	if (in->stmt_limit && in->stmt_bytes + n >= in->stmt_limit) {
+		/* The statement ends after the first row that reaches the
+		 * limit; a row still going on goes out whole. */
+		size_t from = in->stmt_bytes + 1 >= in->stmt_limit
+				      ? 0 : (size_t)(in->stmt_limit - in->stmt_bytes - 1);
+		const unsigned char *p = in->pend + in->pend_pos;
+		const unsigned char *nl = memchr(p + from, '\n', n - from);
+
+		if (nl) {
+			n = (size_t)(nl - p) + 1;
+			in->stmt_full = true;
+		}
 	}
-	rc = infile_check_end(in);
-	if (rc) {
-		*e = in->err;
-		return rc;
-	}
-	in->done = true;
+	memcpy(buf, in->pend + in->pend_pos, n);
+	in->pend_pos += n;
+	in->stmt_bytes += n;
+	in->stmt_rows += tsv_count_rows(buf, n);
+	*got = n;
 	return 0;
 }
 
@@ -211,12 +272,10 @@ int restore_infile_cb_read(void *ptr, char *buf, unsigned int len)
 	return (int)got;
 }
 
+/* The file stays open: the next statement may continue it. */
 void restore_infile_cb_end(void *ptr)
 {
-	struct restore_infile *in = ptr;
-
-	if (in)
-		restore_infile_close(in);
+	(void)ptr;
 }
 
 int restore_infile_cb_error(void *ptr, char *msg, unsigned int len)

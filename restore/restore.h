@@ -52,7 +52,11 @@ struct restore_opts {
 	bool force;                  /* overwrite existing databases; allow the primary */
 	bool no_binlog;              /* sql_log_bin=0 even for a standalone target */
 	bool users;                  /* also create the manifest's accounts */
-	bool defer_indexes;          /* secondary keys after the data (see restore/README.md) */
+	/* Create secondary keys with their table. Default (false): plain
+	 * secondary keys of tables with a primary key and no foreign keys are
+	 * added right after the table's data, which measured faster
+	 * (restore/README.md). */
+	bool keep_indexes;
 	/* "host:port" of a configured primary or a cluster name (its current
 	 * primary): re-attach the target there at the snapshot's GTID. */
 	const char *as_replica_of;
@@ -132,9 +136,9 @@ struct restore_rebuild_result {
 };
 
 /* Rebuilds a configured replica: it must be reachable (a downed server is
- * started empty first); the latest complete snapshot that verified ok is
- * restored into it (the latest complete one is verified first when none
- * has been), it is re-attached to the cluster's current primary at that
+ * started empty first); the newest complete snapshot in the repository
+ * that verifies is restored into it (verified ok already, or verified now
+ * when it never was; a bad one is passed over), it is re-attached to the cluster's current primary at that
  * snapshot's GTID and checked equal to it. The snapshot's databases on the
  * replica are wiped when the cluster says rebuild = auto or force is set;
  * otherwise they refuse the rebuild. A healthy replica is rebuilt only
@@ -143,5 +147,25 @@ struct restore_rebuild_result {
  * replica.rebuild_failed event. */
 int restore_rebuild(struct catalog *cat, const struct restore_rebuild_opts *o,
 		    struct restore_rebuild_result *res, struct err *e);
+
+/* ---- helpers for callers (pure) ---------------------------------------- */
+
+/* Parses "a,b,`c,d`" into names (a backticked name may hold commas and
+ * doubled backticks). ERR_USAGE for an empty list or name. Caller frees
+ * with restore_names_free. */
+int restore_parse_names(const char *s, char ***out, size_t *n, struct err *e);
+void restore_names_free(char **v, size_t n);
+/* Parses "db.t,`odd.db`.`t,1`" into schema/table pairs. ERR_USAGE when an
+ * entry has no '.' outside backticks. Caller frees with
+ * restore_tables_free. */
+int restore_parse_tables(const char *s, struct restore_table_name **out,
+			 size_t *n, struct err *e);
+void restore_tables_free(struct restore_table_name *v, size_t n);
+
+/* Reads a password file with the config's rule for secret files: a
+ * regular file not accessible by group or others (else ERR_PERMISSION),
+ * one non-empty line of at most CFG_MAX_SECRET bytes, trailing newline
+ * dropped. *out: caller wipes (explicit_bzero) and frees. */
+int restore_read_password_file(const char *path, char **out, struct err *e);
 
 #endif

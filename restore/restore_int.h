@@ -24,12 +24,22 @@
 
 /* ---- infile.c: one data file, repository -> zstd -> LOAD DATA --------- */
 
-/* The stream of one data file into a LOAD DATA LOCAL INFILE. Every stored
- * byte (stored size and checksum) and every decompressed byte (raw size,
- * checksum, rows) is checked against the manifest before the stream says
- * "end of file": a mismatch or a zstd error makes the last read fail, so
- * the server never sees a clean end of a bad file. Owned by one worker
- * thread; reused for its files (open, reads, close, open, ...). */
+/* The stream of one data file into LOAD DATA LOCAL INFILE statements.
+ * Every stored byte (stored size and checksum) and every decompressed byte
+ * (raw size, checksum, rows) is checked against the manifest before the
+ * stream says "end of file": a mismatch or a zstd error makes the last read
+ * fail, so the server never sees a clean end of a bad file.
+ *
+ * A file may be cut into several statements of about stmt_limit bytes,
+ * always at a row boundary: the stream then ends a statement (a read gives
+ * 0 with done still false) and the caller sends the next LOAD DATA, which
+ * continues where the last one stopped (restore_infile_next_statement).
+ * Statements of ~32 MiB cost the server less CPU than smaller ones, whole
+ * 250k-row chunks, or a transaction per table (restore/README.md).
+ *
+ * Owned by one worker thread; reused for its files (open, statements,
+ * close, open, ...); restore_infile_release frees it at the end. Zero it
+ * before the first open. */
 struct restore_infile {
 	/* set by restore_infile_open */
 	struct storage *st;                  /* borrowed: the worker's own */
@@ -37,32 +47,43 @@ struct restore_infile {
 	char path[2 * STORAGE_PATH_MAX + 2]; /* "<cluster>/<id>/<file path>" */
 	volatile sig_atomic_t *abort_flag;   /* may be NULL */
 	atomic_uint_fast64_t *progress_raw;  /* may be NULL: raw bytes counter */
+	uint64_t stmt_limit;                 /* bytes per statement; 0: whole file */
 	struct storage_file *f;
 	struct zst_reader *zr;
 	struct checksum cks_raw, cks_stored;
 	bool cks_live;
-	/* what was seen */
+	unsigned char *pend;                 /* decompressed, not yet handed out */
+	size_t pend_pos, pend_len, pend_cap;
+	/* the current statement */
+	uint64_t stmt_bytes, stmt_rows;
+	bool stmt_full;                      /* ends at the next read */
+	/* the whole file */
 	uint64_t bytes_raw, bytes_stored, rows;
 	char checksum_raw[CHECKSUM_HEX_MAX]; /* final, once done */
 	bool done;                           /* reached a verified end */
 	struct err err;                      /* first failure, or unset */
 };
 
-/* Opens dir/mf->path on st for reading. *in is (re)initialised. ERR_STORAGE
- * (missing file: ERR_VERIFY naming it). */
+/* Opens dir/mf->path on st for reading; stmt_limit as above. ERR_STORAGE
+ * (a missing file: ERR_VERIFY naming it). */
 int restore_infile_open(struct restore_infile *in, struct storage *st,
 			const char *dir, const struct manifest_file *mf,
-			volatile sig_atomic_t *abort_flag,
+			uint64_t stmt_limit, volatile sig_atomic_t *abort_flag,
 			atomic_uint_fast64_t *progress_raw, struct err *e);
-/* Fills up to cap decompressed bytes. *got == 0 only at the end of a file
- * that matched the manifest in every respect (in->done). Errors (also kept
- * in in->err): ERR_VERIFY naming the file for any mismatch or damaged
- * zstd data, ERR_STORAGE, ERR_ABORTED. After an error every call fails. */
+/* Copies up to cap decompressed bytes into buf. *got == 0 ends the current
+ * statement; in->done says whether that was the verified end of the file.
+ * Errors (also kept in in->err): ERR_VERIFY naming the file for any
+ * mismatch or damaged zstd data, ERR_STORAGE, ERR_ABORTED. After an error
+ * every call fails. */
 int restore_infile_read(struct restore_infile *in, void *buf, size_t cap,
 			size_t *got, struct err *e);
+/* Starts the next statement of the same file (stmt_bytes, stmt_rows). */
+void restore_infile_next_statement(struct restore_infile *in);
 /* Releases the file and the zstd reader; keeps counters and err. Safe to
  * call twice. */
 void restore_infile_close(struct restore_infile *in);
+/* restore_infile_close and frees the buffer. */
+void restore_infile_release(struct restore_infile *in);
 /* Installs the local-infile handler on m: the server's request for any
  * file name on this connection is answered from in (opened beforehand). */
 void restore_infile_attach(MYSQL *m, struct restore_infile *in);
@@ -73,18 +94,6 @@ void restore_infile_cb_end(void *ptr);
 int restore_infile_cb_error(void *ptr, char *msg, unsigned int len);
 
 /* ---- plan.c: what to restore, and the statements ---------------------- */
-
-/* Parses "a,b,`c,d`" into names (a backticked name may hold commas and
- * doubled backticks). ERR_USAGE for an empty list or name. Caller frees
- * with restore_names_free. */
-int restore_parse_names(const char *s, char ***out, size_t *n, struct err *e);
-void restore_names_free(char **v, size_t n);
-/* Parses "db.t,`odd.db`.`t,1`" into schema/table pairs. ERR_USAGE when an
- * entry has no '.' outside backticks. Caller frees with
- * restore_tables_free. */
-int restore_parse_tables(const char *s, struct restore_table_name **out,
-			 size_t *n, struct err *e);
-void restore_tables_free(struct restore_table_name *v, size_t n);
 
 struct restore_plan_table {
 	size_t mi;                 /* index into manifest tables */
@@ -145,12 +154,6 @@ int restore_sql_object_env(struct buf *b, const struct manifest_sql_env *env,
 			   bool no_backslash_escapes, bool *warn,
 			   struct err *e);
 
-/* Reads a password file with the config's rule for secret files: a
- * regular file not accessible by group or others (else ERR_PERMISSION),
- * one non-empty line of at most CFG_MAX_SECRET bytes, trailing newline
- * dropped. *out: caller wipes (explicit_bzero) and frees. */
-int restore_read_password_file(const char *path, char **out, struct err *e);
-
 /* ---- replica.c: re-attach and the proof ------------------------------- */
 
 /* One base table the proof compares, with the columns its checksum covers
@@ -158,6 +161,8 @@ int restore_read_password_file(const char *path, char **out, struct err *e);
 struct restore_cmp_table {
 	char *schema, *name;
 	char **cols; size_t n_cols;
+	bool *text;                /* per column: has a collation (compared as bytes) */
+	bool *nullable;            /* per column: NULL is possible */
 	char *pk;                  /* NULL: checksummed whole */
 	uint64_t est_rows;
 };
@@ -166,9 +171,12 @@ struct restore_cmp_table {
  * it runs with binlog_format=STATEMENT, re-runs on the replica against its
  * own rows at the same point of the replication stream:
  * INSERT INTO `backupd`.`restore_checksums` (run_id, db, tbl, chunk,
- * this_crc, this_cnt) SELECT '<run>', '<db>', '<tbl>', <chunk>, <128-bit
- * XOR of row MD5s>, COUNT(*) FROM (SELECT MD5(...) AS h FROM `db`.`tbl`
- * [WHERE where]) AS r. where is trusted SQL built from the table's key. */
+ * this_crc, this_cnt) SELECT '<run>', '<db>', '<tbl>', <chunk>,
+ * LPAD(HEX(BIT_XOR(CRC32(CONCAT_WS('#', cols..., null flags)))), 8, '0'),
+ * COUNT(*) FROM `db`.`tbl` [WHERE where]. Text columns are compared as
+ * bytes (CAST AS BINARY: no collation mixing), nullable ones also by an
+ * ISNULL flag (CONCAT_WS skips NULLs). where is trusted SQL built from the
+ * table's key. */
 int restore_sql_chunk_checksum(struct buf *b, const char *run_id,
 			       const struct restore_cmp_table *t,
 			       unsigned chunk, const char *where,

@@ -66,8 +66,34 @@ step "backupctl show $id"
 step "backupctl verify $nid (re-reads every byte from NFS)"
 "$BUILD/backupctl" -c "$nfsconf" verify "$nid"
 
+step "backupctl restore $id into the spare server (streamed from the repository, checked against the manifest)"
+"$BUILD/backupctl" restore "$id" --target "127.0.0.1:$SPARE_PORT"
+echo "orders on the spare: $(sql_spare 'SELECT COUNT(*) FROM shop.orders')"
+# The spare is also the drill target: drills only wipe what drills created.
+sql_spare "SET SESSION sql_log_bin = 0; DROP DATABASE shop; DROP DATABASE IF EXISTS backupd"
+
+step "backupctl lag (heartbeat through the primary, read on the replica)"
+"$BUILD/backupctl" lag
+
+step "backupctl drill (restore the latest snapshot into the scratch server, check it, measure RTO)"
+"$BUILD/backupctl" drill
+"$BUILD/backupctl" drills
+
+step "backupctl cutover --dry-run: the guardrails"
+"$BUILD/backupctl" cutover --to "127.0.0.1:$REPLICA_PORT" --dry-run || true
+
+step "backupctl cutover: the replica becomes the writer behind HAProxy"
+"$BUILD/backupctl" cutover --to "127.0.0.1:$REPLICA_PORT"
+"$BUILD/backupctl" status || true
+
+step "backupctl cutover back to the original primary"
+"$BUILD/backupctl" cutover --to "127.0.0.1:$PRIMARY_PORT"
+wait_replica_caught_up 20
+
 step "backupctl prune --dry-run"
 "$BUILD/backupctl" prune --dry-run
 
-step "not yet available: restore, rebuild, cutover, drill"
-"$BUILD/backupctl" restore "$id" --target "127.0.0.1:$SPARE_PORT" || true
+step "backupctl report --html"
+report=${REPORT:-/tmp/backupd-demo-report.html}
+"$BUILD/backupctl" report --html "$report"
+echo "open $report in a browser (self-contained: no network needed)"

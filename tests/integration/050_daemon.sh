@@ -207,5 +207,29 @@ expect_eq "and reports ok" "$(jq -r .result <<<"$OUT")" ok
 check "replica replicates from the primary again" wait_replica_caught_up 20
 daemon_stop
 
+# --- auto-rebuild: a replica wiped and started empty is rebuilt by policy ---
+sql_primary "CREATE DATABASE IF NOT EXISTS rb; CREATE TABLE IF NOT EXISTS rb.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO rb.t VALUES (1, 'before')"
+wait_replica_caught_up 10
+conf=$(conf_daemon rebuild auto rebuild_interval_s 3600 lag_warn_s 5)
+ctl -c "$conf" snapshot
+check "a snapshot to rebuild from" test "$RC" -eq 0
+check "replica wiped and started empty" wipe_server replica
+sql_primary "INSERT INTO rb.t VALUES (2, 'after the snapshot')"
+sink_reset
+check "daemon starts with rebuild = auto" daemon_start "$conf"
+for _ in $(seq 1 600); do
+	[ "$(db "SELECT COUNT(*) FROM rebuilds WHERE result IN ('ok','failed')")" -ge 1 ] && break
+	sleep 0.2
+done
+expect_eq "the broken replica was rebuilt automatically" "$(db "SELECT result FROM rebuilds ORDER BY id DESC LIMIT 1")" ok
+check "by the daemon" test "$(db "SELECT COUNT(*) FROM jobs WHERE kind='rebuild' AND triggered_by='daemon'")" -ge 1
+check "replica.rebuilt event for Slack" test "$(db "SELECT COUNT(*) FROM events WHERE kind='replica.rebuilt'")" -ge 1
+daemon_stop   # its heartbeat writes would move the primary while we compare
+check "the rebuilt replica catches up" wait_replica_caught_up 30
+expect_eq "it has the row written after the snapshot" "$(sql_replica "SELECT v FROM rb.t WHERE id = 2")" "after the snapshot"
+expect_eq "replica equal to the primary (CHECKSUM TABLE)" "$(checksums "$REPLICA_SOCKET")" "$(checksums "$PRIMARY_SOCKET")"
+sql_primary "DROP DATABASE rb"
+wait_replica_caught_up 10
+
 sink_reset
 finish
