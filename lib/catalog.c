@@ -1402,6 +1402,28 @@ int catalog_snapshot_latest(struct catalog *c, const char *cluster,
 			    missing, e);
 }
 
+int catalog_snapshot_latest_in(struct catalog *c, const char *cluster,
+			       const char *repository,
+			       struct catalog_snapshot *out, struct err *e)
+{
+	char missing[600];
+	sqlite3_stmt *st;
+
+	catalog_snapshot_init(out);
+	if (stmt_open(c, &st, "unable to read latest snapshot", e,
+		      "SELECT " SNAPSHOT_COLS " FROM snapshots "
+		      "WHERE cluster = ?1 AND status = 'complete' "
+		      "AND (repository IS NULL OR repository = ?2) "
+		      "ORDER BY started_at DESC, id DESC LIMIT 1",
+		      "ss", cluster, repository) != 0)
+		return ERR_CATALOG;
+	snprintf(missing, sizeof(missing),
+		 "no complete snapshot of cluster '%s' in repository '%s'",
+		 or_null(cluster), or_null(repository));
+	return snapshot_one(c, st, "unable to read latest snapshot", out,
+			    missing, e);
+}
+
 int catalog_snapshot_list(struct catalog *c, const char *cluster,
 			  struct catalog_snapshot **arr, size_t *n,
 			  struct err *e)

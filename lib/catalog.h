@@ -217,6 +217,13 @@ int catalog_snapshot_get(struct catalog *c, const char *id,
 int catalog_snapshot_latest(struct catalog *c, const char *cluster,
 			    const char *status, struct catalog_snapshot *out,
 			    struct err *e);
+/* As catalog_snapshot_latest for complete snapshots whose repository is
+ * `repository` (storage_redact_url of the configured one) or unknown: a
+ * catalog that once indexed another repository must not hand out its
+ * snapshots. ERR_NOT_FOUND when none. Caller releases *out. */
+int catalog_snapshot_latest_in(struct catalog *c, const char *cluster,
+			       const char *repository,
+			       struct catalog_snapshot *out, struct err *e);
 /* All snapshots (every status, deleted ones too) of a cluster or of all
  * clusters (NULL), oldest first. Caller frees with
  * catalog_snapshot_free_list. At most CATALOG_LIST_MAX rows. */

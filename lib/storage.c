@@ -148,6 +148,17 @@ void storage_close(struct storage *s)
 	free(s);
 }
 
+void storage_redact_url(const char *url, char *out, size_t n)
+{
+	size_t len = strcspn(url, "?");
+	if (n == 0)
+		return;
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, url, len);
+	out[len] = '\0';
+}
+
 const char *storage_url_redacted(const struct storage *s)
 {
 	return s->url_redacted;

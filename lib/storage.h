@@ -73,6 +73,9 @@ void storage_close(struct storage *s);               /* NULL ok */
 /* The URL without its query string (nfs://host/export/path) or the local
  * path: for messages and logs. Borrowed until storage_close. */
 const char *storage_url_redacted(const struct storage *s);
+/* The same text for a URL without opening it (what catalogs record as a
+ * snapshot's repository): the URL up to its query string. */
+void storage_redact_url(const char *url, char *out, size_t n);
 /* "posix" or "nfs". */
 const char *storage_backend_name(const struct storage *s);
 /* The write size that suits the backend best (NFS: the server's writemax;

@@ -329,7 +329,9 @@ static int pick_snapshot(struct drill *d, struct err *e)
 			goto out;
 		}
 	} else {
-		rc = catalog_snapshot_latest(d->cat, d->cl->name, "complete", &s, e);
+		char repo[4096];
+		storage_redact_url(d->cfg->repository, repo, sizeof(repo));
+		rc = catalog_snapshot_latest_in(d->cat, d->cl->name, repo, &s, e);
 		if (rc == ERR_NOT_FOUND) {
 			err_init(e);
 			rc = err_set(e, ERR_NOT_FOUND,
