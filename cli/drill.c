@@ -249,8 +249,34 @@ int cli_drill(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 	rc = cli_load_config(ctx, e);
 	if (rc == 0)
 		rc = cli_pick_cluster(ctx, co.cluster, &cl, e);
-	if (rc == 0)
-		rc = catalog_open(ctx->cfg->catalog, &cat, e);
+	if (rc)
+		return rc;
+	/* A running daemon runs the drill (its job lock, its outbox); --keep
+	 * and --threads are options of a drill run here. */
+	if (!co.keep && !co.threads) {
+		json_t *reply = NULL;
+		json_t *req = json_pack("{s:s, s:s}", "verb", "drill", "cluster", cl->name);
+		if (co.snapshot)
+			json_object_set_new(req, "id", json_string(co.snapshot));
+		rc = cli_daemon_call(ctx, req, &reply, e);
+		if (rc != ERR_NOT_FOUND) {
+			json_t *r = reply ? json_object_get(reply, "result") : NULL;
+			if (r && ctx->json) {
+				json_dumpf(r, stdout, JSON_INDENT(2));
+				fputc('\n', stdout);
+			} else if (r) {
+				printf("drill %lld of '%s' by the running daemon: %s, RTO %.2f s, RPO %.2f s\n",
+				       (long long)json_integer_value(json_object_get(r, "drill_id")),
+				       cl->name, json_is_true(json_object_get(r, "passed")) ? "PASSED" : "FAILED",
+				       json_number_value(json_object_get(r, "rto_s")),
+				       json_number_value(json_object_get(r, "rpo_s")));
+			}
+			json_decref(reply);
+			return rc;
+		}
+		err_init(e);
+	}
+	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)
 		return rc;
 

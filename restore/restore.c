@@ -745,7 +745,8 @@ static int rs_views(struct rs_ctx *x, struct err *e)
 	struct err last;
 	int rc = 0;
 
-	memcpy(pending, x->plan.views, n * sizeof(size_t));
+	if (n)
+		memcpy(pending, x->plan.views, n * sizeof(size_t));
 	err_init(&last);
 	/* A view on a view fails until the inner one exists: retry in rounds
 	 * while each round makes progress. */

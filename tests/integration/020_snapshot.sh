@@ -261,6 +261,33 @@ expect_eq "table dropped mid-dump: no partial folder" "$(partial_dirs "$REPO")" 
 wait_replica_caught_up 10
 expect_eq "table dropped mid-dump: replica SQL thread running" "$(replica_sql_running)" Yes
 
+# --- a table altered during the dump ----------------------------------------
+sql_primary "CREATE TABLE shop.morphing (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO shop.morphing VALUES (1,1),(2,2)"
+wait_replica_caught_up 10
+before=$(visible_dirs "$REPO")
+BACKUPD_FAULT_CHUNK_DELAY_MS=300 $BACKUPCTL snapshot --json --chunk-rows 2000 >"$ENV_DIR/alter.out" 2>"$ENV_DIR/alter.err" &
+pid=$!
+wait_partial "$REPO"
+sleep 0.3
+sql_primary "ALTER TABLE shop.morphing ADD COLUMN w VARCHAR(10) DEFAULT 'new'"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+	aid=$(jq -r .id "$ENV_DIR/alter.out")
+	# Correct either way: the old shape (altered after the position) with
+	# its rows, or the new one.
+	ncols=$(jq '[.tables[] | select(.name == "morphing") | .columns | length] | first' "$REPO/sandbox/$aid/manifest.json")
+	rows=$(jq '[.tables[] | select(.name == "morphing") | .rows] | first' "$REPO/sandbox/$aid/manifest.json")
+	check "table altered mid-dump: a consistent snapshot ($ncols columns, $rows rows)" test "$rows" = 2 -a \( "$ncols" = 2 -o "$ncols" = 3 \)
+	check "and its DDL matches its columns" test "$(jq -r '[.tables[] | select(.name == "morphing") | .create_sql] | first' "$REPO/sandbox/$aid/manifest.json" | grep -c '`w`')" -eq "$((ncols - 2))"
+else
+	check "table altered mid-dump: a one-line error" grep -q '^backupctl: ' "$ENV_DIR/alter.err"
+	expect_eq "table altered mid-dump: nothing visible" "$(visible_dirs "$REPO")" "$before"
+fi
+expect_eq "table altered mid-dump: no partial folder" "$(partial_dirs "$REPO")" 0
+wait_replica_caught_up 10
+expect_eq "table altered mid-dump: replica SQL thread running" "$(replica_sql_running)" Yes
+
 sql_primary "DROP DATABASE \`odd\`\`db \"q\" ü\`; DROP DATABASE shop"
 wait_replica_caught_up 10
 finish

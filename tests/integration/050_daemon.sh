@@ -192,6 +192,13 @@ conf=$(conf_daemon lag_warn_s 5)
 check "daemon starts for the cutover" daemon_start "$conf"
 ctl -c "$conf" snapshot
 wait_replica_caught_up 10
+sid=$OUT
+ctl -c "$conf" verify "$sid"
+expect_eq "verify handed to the daemon exits 0" "$RC" 0
+check "the daemon ran the verify" grep -q "started verify job of 'sandbox' (manual)" "$ENV_DIR/daemon.log"
+ctl -c "$conf" drill
+expect_eq "drill handed to the daemon exits 0" "$RC" 0
+check "the daemon ran the drill" grep -q "started drill job of 'sandbox' (manual)" "$ENV_DIR/daemon.log"
 ctl -c "$conf" cutover --to "127.0.0.1:$REPLICA_PORT" --json
 expect_eq "cutover through the daemon exits 0" "$RC" 0
 expect_eq "the daemon ran it and reports ok" "$(jq -r .result <<<"$OUT")" ok
