@@ -18,7 +18,7 @@ RUNTIME_PKGS="libmariadb3 libnfs13 libzstd1 libcurl4 libsqlite3-0 libinih1
 TEST_PKGS="mariadb-server mariadb-client mariadb-backup nfs-ganesha
  nfs-ganesha-vfs rpcbind libnfs-utils haproxy socat jq curl zstd sqlite3
  procps iproute2 util-linux valgrind clang libclang-rt-14-dev mydumper sysbench
- xxhash chromium file coreutils"
+ xxhash chromium file coreutils time"
 
 case "${1:---all}" in
 --print-build) echo $BUILD_PKGS; exit 0 ;;
