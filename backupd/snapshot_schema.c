@@ -61,6 +61,16 @@ static int res_col(MYSQL_RES *res, const char *name)
 	return -1;
 }
 
+/* Frees a result of the control connection and drains what is pending. */
+static void snap_res_free(struct snap_ctx *x, MYSQL_RES **res)
+{
+	if (*res) {
+		mysql_free_result(*res);
+		db_finish(x->ctl, NULL);
+		*res = NULL;
+	}
+}
+
 static char *row_dup(MYSQL_ROW row, int i)
 {
 	return i >= 0 && row[i] ? xstrdup(row[i]) : NULL;
@@ -105,10 +115,7 @@ static int snap_show_create(struct snap_ctx *x, const char *kind,
 			o->db_coll = row_dup(row, res_col(res, "Database Collation"));
 		}
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-	}
+	snap_res_free(x, &res);
 	buf_release(&q);
 	return rc;
 }
@@ -182,10 +189,7 @@ static int snap_list_databases(struct snap_ctx *x, char ***names, size_t *n,
 			(*names)[(*n)++] = xstrdup(row[0]);
 		}
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-	}
+	snap_res_free(x, &res);
 	for (size_t i = 0; rc == 0 && i < x->cl->n_databases; i++) {
 		bool found = false;
 		for (size_t j = 0; j < *n; j++)
@@ -253,11 +257,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 			snap_warn(x, "table `%s`.`%s` is system-versioned: only its current rows are saved",
 				  schema, row[0]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-		res = NULL;
-	}
+	snap_res_free(x, &res);
 
 	/* Columns of every table of the schema, in order. */
 	if (rc == 0)
@@ -274,11 +274,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 		t->cols[t->n_cols].kind = tsv_col_kind_of(row[2], row[3]);
 		t->n_cols++;
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-		res = NULL;
-	}
+	snap_res_free(x, &res);
 
 	/* Primary keys: a single integer column lets us split into ranges. */
 	if (rc == 0)
@@ -293,11 +289,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 		if (t && strcmp(row[3], "1") == 0 && snap_int_type(row[2]))
 			t->pk_col = xstrdup(row[1]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-		res = NULL;
-	}
+	snap_res_free(x, &res);
 
 	for (size_t i = first; rc == 0 && i < x->n_tables; i++) {
 		struct snap_table *t = &x->tables[i];
@@ -338,11 +330,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 		t->name = xstrdup(row[0]);
 		t->extra = xstrdup(row[1]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-		res = NULL;
-	}
+	snap_res_free(x, &res);
 	for (size_t i = tfirst; rc == 0 && i < x->triggers.n; i++)
 		rc = snap_show_create(x, "TRIGGER", schema, x->triggers.items[i].name,
 				      "SQL Original Statement", &x->triggers.items[i], e);
@@ -360,11 +348,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 		r->name = xstrdup(row[0]);
 		r->extra = xstrdup(row[1]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-		res = NULL;
-	}
+	snap_res_free(x, &res);
 	for (size_t i = rfirst; rc == 0 && i < x->routines.n; i++) {
 		struct snap_obj *r = &x->routines.items[i];
 		bool proc = strcmp(r->extra, "PROCEDURE") == 0;
@@ -383,10 +367,7 @@ static int snap_discover_schema(struct snap_ctx *x, const char *schema,
 		ev->schema = xstrdup(schema);
 		ev->name = xstrdup(row[0]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-	}
+	snap_res_free(x, &res);
 	for (size_t i = efirst; rc == 0 && i < x->events.n; i++)
 		rc = snap_show_create(x, "EVENT", schema, x->events.items[i].name,
 				      "Create Event", &x->events.items[i], e);
@@ -412,10 +393,7 @@ static int snap_discover_users(struct snap_ctx *x, struct err *e)
 		u->user = xstrdup(row[0]);
 		u->host = xstrdup(row[1]);
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-	}
+	snap_res_free(x, &res);
 	for (size_t i = 0; rc == 0 && i < x->n_users; i++) {
 		struct snap_user *u = &x->users[i];
 		struct buf acct, q;
@@ -552,10 +530,7 @@ static int snap_chunk_table(struct snap_ctx *x, size_t ti, uint64_t chunk_rows,
 		hi = strtoll(row[1], &end2, 10);
 		have = !*end1 && !*end2 && hi > lo;
 	}
-	if (res) {
-		mysql_free_result(res);
-		db_finish(x->ctl, NULL);
-	}
+	snap_res_free(x, &res);
 	unsigned n = 1;
 	if (rc == 0 && have) {
 		uint64_t want = (t->est_rows + chunk_rows - 1) / chunk_rows;
