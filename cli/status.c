@@ -238,18 +238,26 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 					printf(", write pause %.1f ms", json_number_value(wp));
 				printf("\n");
 			}
-			if (weights && json_is_array(json_object_get(weights, "servers"))) {
-				json_t *it;
-				size_t wi;
-				json_array_foreach(json_object_get(weights, "servers"), wi, it) {
-					char *line = json_dumps(it, JSON_COMPACT);
-					printf("  haproxy  %s\n", line ? line : "");
-					free(line);
-				}
+			if (weights && json_object_get(weights, "error")) {
+				printf("  haproxy  unreachable: %s\n",
+				       json_string_value(json_object_get(weights, "error")));
 			} else if (weights) {
-				char *line = json_dumps(weights, JSON_COMPACT);
-				printf("  haproxy  %s\n", line ? line : "");
-				free(line);
+				static const char *const sides[] = { "writer", "read" };
+				for (size_t si = 0; si < 2; si++) {
+					json_t *be = json_object_get(weights, sides[si]), *it;
+					size_t wi;
+					if (!json_is_object(be))
+						continue;
+					printf("  haproxy  %s backend '%s':", sides[si],
+					       json_string_value(json_object_get(be, "backend")) ?: "?");
+					json_array_foreach(json_object_get(be, "servers"), wi, it)
+						printf("%s %s %s %s %.0f%%", wi ? "," : "",
+						       json_string_value(json_object_get(it, "name")) ?: "?",
+						       json_string_value(json_object_get(it, "address")) ?: "?",
+						       json_string_value(json_object_get(it, "state")) ?: "?",
+						       json_number_value(json_object_get(it, "share_pct")));
+					printf("\n");
+				}
 			}
 		}
 		json_decref(last);
