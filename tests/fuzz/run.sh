@@ -99,7 +99,7 @@ for src in "${targets[@]}"; do
 	log=$work/run.log
 	echo "== $name: ${FUZZ_SECONDS}s"
 	"$bin" -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" \
-		-rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
+		-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$work/artifacts/" "${opts[@]}" \
 		"$work/corpus" "${seeds[@]}" \
 		>"$log" 2>&1
