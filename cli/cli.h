@@ -51,6 +51,16 @@ void cli_verb_usage(const struct cli_verb *v, FILE *out);
 int cli_daemon_call(struct cli_ctx *ctx, json_t *req, json_t **reply,
 		    struct err *e);
 
+/* Hands a job to a running daemon: *handled false when none runs (e is
+ * left clear; the caller runs the job itself). Otherwise returns the job's
+ * status, after print got the reply's `key` object (when there is one)
+ * and whether the job succeeded. */
+typedef void (*cli_job_print_fn)(struct cli_ctx *ctx, json_t *r, bool ok, void *u);
+int cli_daemon_job(struct cli_ctx *ctx, json_t *req, const char *key,
+		   cli_job_print_fn print, void *u, bool *handled, struct err *e);
+/* One JSON document on stdout. */
+void cli_print_json(json_t *j);
+
 /* The verb named name (it must exist). */
 const struct cli_verb *cli_find_verb(const char *name);
 /* The cluster named by --cluster, or the config's only cluster. */

@@ -157,6 +157,16 @@ static void print_report(const struct cutover_report *r, FILE *out)
 		fprintf(out, "next: %s\n", r->next);
 }
 
+static void cutover_print_daemon(struct cli_ctx *ctx, json_t *r, bool ok, void *u)
+{
+	if (ctx->json)
+		cli_print_json(r);
+	else
+		fprintf(stderr, "cutover run by the daemon: result %s, write pause %.1f ms\n",
+			json_string_value(json_object_get(r, "result")) ?: "?",
+			json_number_value(json_object_get(r, "write_pause_ms")));
+}
+
 int cli_cutover(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 {
 	static const struct option longopts[] = {
@@ -194,30 +204,16 @@ int cli_cutover(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 		return rc;
 
 	/* A running daemon runs the cutover and owns its job lock. */
-	json_t *reply = NULL;
+	bool handled;
 	json_t *req = json_pack("{s:s, s:s, s:s, s:b, s:b, s:f, s:f, s:f, s:f, s:f}",
 				"verb", "cutover", "cluster", cl->name, "to", co.o.to,
 				"dry_run", co.o.dry_run, "resume", co.o.resume,
 				"timeout_s", co.o.timeout_s, "max_lag_s", co.o.max_lag_s,
 				"max_trx_s", co.o.max_trx_s, "trx_wait_s", co.o.trx_wait_s,
 				"max_snapshot_age_h", co.o.max_snapshot_age_h);
-	rc = cli_daemon_call(ctx, req, &reply, e);
-	if (rc != ERR_NOT_FOUND) {
-		json_t *r = json_object_get(reply, "report");
-		if (r) {
-			char *txt = json_dumps(r, JSON_INDENT(2));
-			if (ctx->json)
-				printf("%s\n", txt ? txt : "{}");
-			else
-				fprintf(stderr, "cutover run by the daemon: result %s, write pause %.1f ms\n",
-					json_string_value(json_object_get(r, "result")) ?: "?",
-					json_number_value(json_object_get(r, "write_pause_ms")));
-			free(txt);
-		}
-		json_decref(reply);
+	rc = cli_daemon_job(ctx, req, "report", cutover_print_daemon, NULL, &handled, e);
+	if (handled)
 		return rc;
-	}
-	err_init(e);
 	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)
 		return rc;

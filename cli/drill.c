@@ -222,6 +222,20 @@ static void report_text(const struct drill_report *r)
 		printf("  reason     %s\n", r->reason);
 }
 
+static void drill_print_daemon(struct cli_ctx *ctx, json_t *r, bool ok, void *u)
+{
+	if (ctx->json) {
+		cli_print_json(r);
+		return;
+	}
+	printf("drill %lld of '%s' by the running daemon: %s, RTO %.2f s, RPO %.2f s\n",
+	       (long long)json_integer_value(json_object_get(r, "drill_id")),
+	       json_string_value(json_object_get(r, "cluster")) ?: "?",
+	       json_is_true(json_object_get(r, "passed")) ? "PASSED" : "FAILED",
+	       json_number_value(json_object_get(r, "rto_s")),
+	       json_number_value(json_object_get(r, "rpo_s")));
+}
+
 int cli_drill(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 {
 	static const struct option longopts[] = {
@@ -254,27 +268,13 @@ int cli_drill(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 	/* A running daemon runs the drill (its job lock, its outbox); --keep
 	 * and --threads are options of a drill run here. */
 	if (!co.keep && !co.threads) {
-		json_t *reply = NULL;
+		bool handled;
 		json_t *req = json_pack("{s:s, s:s}", "verb", "drill", "cluster", cl->name);
 		if (co.snapshot)
 			json_object_set_new(req, "id", json_string(co.snapshot));
-		rc = cli_daemon_call(ctx, req, &reply, e);
-		if (rc != ERR_NOT_FOUND) {
-			json_t *r = reply ? json_object_get(reply, "result") : NULL;
-			if (r && ctx->json) {
-				json_dumpf(r, stdout, JSON_INDENT(2));
-				fputc('\n', stdout);
-			} else if (r) {
-				printf("drill %lld of '%s' by the running daemon: %s, RTO %.2f s, RPO %.2f s\n",
-				       (long long)json_integer_value(json_object_get(r, "drill_id")),
-				       cl->name, json_is_true(json_object_get(r, "passed")) ? "PASSED" : "FAILED",
-				       json_number_value(json_object_get(r, "rto_s")),
-				       json_number_value(json_object_get(r, "rpo_s")));
-			}
-			json_decref(reply);
+		rc = cli_daemon_job(ctx, req, "result", drill_print_daemon, NULL, &handled, e);
+		if (handled)
 			return rc;
-		}
-		err_init(e);
 	}
 	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)

@@ -40,6 +40,29 @@ static void prune_print(const struct prune_report *rep, bool dry_run, json_t *ar
 	}
 }
 
+static void prune_print_daemon(struct cli_ctx *ctx, json_t *r, bool ok, void *u)
+{
+	const char *cluster = json_string_value(json_object_get(r, "cluster")) ?: "?";
+	if (!ok)
+		return;
+	if (ctx->json) {
+		/* The same shape as a standalone prune. */
+		json_t *out = json_array(), *it;
+		size_t i;
+		json_array_foreach(json_object_get(r, "items"), i, it)
+			json_array_append_new(out, json_pack("{s:s, s:O, s:s, s:O}",
+				"cluster", cluster, "id", json_object_get(it, "id"),
+				"action", json_is_true(json_object_get(it, "delete")) ? "deleted" : "keep",
+				"why", json_object_get(it, "why")));
+		cli_print_json(out);
+		json_decref(out);
+	} else {
+		fprintf(stderr, "%s: prune by the running daemon: %lld deleted, %lld kept\n",
+			cluster, (long long)json_integer_value(json_object_get(r, "deleted")),
+			(long long)json_integer_value(json_object_get(r, "kept")));
+	}
+}
+
 int cli_prune(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 {
 	static const struct option longopts[] = {
@@ -65,35 +88,11 @@ int cli_prune(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 	if (rc)
 		return rc;
 	if (!po.dry_run && po.cluster) {
-		json_t *reply = NULL;
-		rc = cli_daemon_call(ctx, json_pack("{s:s, s:s}", "verb", "prune", "cluster", po.cluster),
-				     &reply, e);
-		if (rc != ERR_NOT_FOUND) {
-			if (rc == 0) {
-				json_t *r = json_object_get(reply, "result");
-				if (ctx->json) {
-					/* The same shape as a standalone prune. */
-					json_t *out = json_array(), *it;
-					size_t i;
-					json_array_foreach(json_object_get(r, "items"), i, it)
-						json_array_append_new(out, json_pack("{s:s, s:O, s:s, s:O}",
-							"cluster", po.cluster, "id", json_object_get(it, "id"),
-							"action", json_is_true(json_object_get(it, "delete")) ? "deleted" : "keep",
-							"why", json_object_get(it, "why")));
-					json_dumpf(out, stdout, JSON_INDENT(2));
-					fputc('\n', stdout);
-					json_decref(out);
-				} else {
-					fprintf(stderr, "%s: prune by the running daemon: %lld deleted, %lld kept\n",
-						po.cluster, (long long)json_integer_value(json_object_get(r, "deleted")),
-						(long long)json_integer_value(json_object_get(r, "kept")));
-				}
-			}
-			json_decref(reply);
+		bool handled;
+		rc = cli_daemon_job(ctx, json_pack("{s:s, s:s}", "verb", "prune", "cluster", po.cluster),
+				    "result", prune_print_daemon, NULL, &handled, e);
+		if (handled)
 			return rc;
-		}
-		err_init(e);
-		rc = 0;
 	}
 	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)

@@ -53,6 +53,30 @@ int cli_daemon_call(struct cli_ctx *ctx, json_t *req, json_t **reply, struct err
 	return rc;
 }
 
+void cli_print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+}
+
+int cli_daemon_job(struct cli_ctx *ctx, json_t *req, const char *key,
+		   cli_job_print_fn print, void *u, bool *handled, struct err *e)
+{
+	json_t *reply = NULL;
+	int rc = cli_daemon_call(ctx, req, &reply, e);
+
+	*handled = rc != ERR_NOT_FOUND;
+	if (!*handled) {
+		err_init(e);
+		return 0;
+	}
+	json_t *r = reply ? json_object_get(reply, key) : NULL;
+	if (r && !json_is_null(r))
+		print(ctx, r, rc == 0, u);
+	json_decref(reply);
+	return rc;
+}
+
 /* The cluster named by --cluster, or the only one the config has. */
 int cli_pick_cluster(struct cli_ctx *ctx, const char *name,
 		     const struct cfg_cluster **out, struct err *e)
@@ -70,6 +94,17 @@ int cli_pick_cluster(struct cli_ctx *ctx, const char *name,
 			       ctx->cfg->path, ctx->cfg->n_clusters);
 	*out = &ctx->cfg->clusters[0];
 	return 0;
+}
+
+static void snapshot_print_daemon(struct cli_ctx *ctx, json_t *r, bool ok, void *u)
+{
+	const char *id = json_string_value(json_object_get(r, "id"));
+	if (ctx->json) {
+		cli_print_json(r);
+	} else if (ok && id) {
+		printf("%s\n", id);
+		fprintf(stderr, "snapshot %s taken by the running daemon\n", id);
+	}
 }
 
 int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
@@ -102,27 +137,13 @@ int cli_snapshot(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 
 	/* A running daemon takes the job, so its locks and schedules stay in
 	 * charge; without one, run it here. */
-	json_t *reply = NULL;
+	bool handled;
 	json_t *req = json_pack("{s:s, s:s}", "verb", "snapshot", "cluster", cl->name);
 	if (so.from)
 		json_object_set_new(req, "from", json_string(so.from));
-	rc = cli_daemon_call(ctx, req, &reply, e);
-	if (rc != ERR_NOT_FOUND) {
-		if (rc == 0) {
-			json_t *r = json_object_get(reply, "result");
-			if (ctx->json) {
-				json_dumpf(r, stdout, JSON_INDENT(2));
-				fputc('\n', stdout);
-			} else {
-				printf("%s\n", json_string_value(json_object_get(r, "id")));
-				fprintf(stderr, "snapshot %s taken by the running daemon\n",
-					json_string_value(json_object_get(r, "id")));
-			}
-		}
-		json_decref(reply);
+	rc = cli_daemon_job(ctx, req, "result", snapshot_print_daemon, NULL, &handled, e);
+	if (handled)
 		return rc;
-	}
-	err_init(e);
 	rc = catalog_open(ctx->cfg->catalog, &cat, e);
 	if (rc)
 		return rc;

@@ -753,6 +753,18 @@ static json_t *verify_json(const struct verify_report *r, const struct err *e)
 	return o;
 }
 
+static void verify_print_daemon(struct cli_ctx *ctx, json_t *r, bool ok, void *u)
+{
+	if (ctx->json)
+		cli_print_json(r);
+	else if (ok)
+		printf("snapshot %s/%s verified by the running daemon: %lld files in %.2f s\n",
+		       json_string_value(json_object_get(r, "cluster")) ?: "?",
+		       json_string_value(json_object_get(r, "id")) ?: "?",
+		       (long long)json_integer_value(json_object_get(r, "files_checked")),
+		       json_number_value(json_object_get(r, "seconds")));
+}
+
 int cli_verify(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 {
 	static const struct option longopts[] = {
@@ -789,27 +801,13 @@ int cli_verify(struct cli_ctx *ctx, int argc, char **argv, struct err *e)
 	/* A running daemon runs the verify when the cluster is known (named,
 	 * or the config's only one). */
 	if (vo.cluster || ctx->cfg->n_clusters == 1) {
-		json_t *reply = NULL;
+		bool handled;
 		const char *cl = vo.cluster ? vo.cluster : ctx->cfg->clusters[0].name;
-		rc = cli_daemon_call(ctx, json_pack("{s:s, s:s, s:s}", "verb", "verify",
-						    "cluster", cl, "id", args[first]),
-				     &reply, e);
-		if (rc != ERR_NOT_FOUND) {
-			json_t *r = reply ? json_object_get(reply, "result") : NULL;
-			if (r && ctx->json) {
-				json_dumpf(r, stdout, JSON_INDENT(2));
-				fputc('\n', stdout);
-			} else if (r && rc == 0) {
-				printf("snapshot %s/%s verified by the running daemon: %lld files in %.2f s\n",
-				       cl, args[first],
-				       (long long)json_integer_value(json_object_get(r, "files_checked")),
-				       json_number_value(json_object_get(r, "seconds")));
-			}
-			json_decref(reply);
+		rc = cli_daemon_job(ctx, json_pack("{s:s, s:s, s:s}", "verb", "verify",
+						   "cluster", cl, "id", args[first]),
+				    "result", verify_print_daemon, NULL, &handled, e);
+		if (handled)
 			goto out;
-		}
-		err_init(e);
-		rc = 0;
 	}
 	rc = snapshot_verify_ex(ctx->cfg, cat, vo.cluster, args[first], &opts, &rep, e);
 	if (!rep.id)

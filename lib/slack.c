@@ -37,7 +37,7 @@ struct msg {
 	const char *title;      /* ours, never outside text */
 	struct buf title_buf;   /* for titles built from the kind */
 	struct buf summary;     /* mrkdwn, escaped */
-	struct buf todo;        /* mrkdwn, escaped; empty: nothing to do */
+	struct buf advice;        /* mrkdwn, escaped; empty: nothing to do */
 	struct buf brief;       /* the fallback's detail, escaped */
 	struct buf extra;       /* generic keys beyond SLACK_FIELDS_MAX */
 	json_t *fields;         /* mrkdwn text objects */
@@ -570,8 +570,8 @@ static void cluster_opt(struct msg *m)
 {
 	if (!m->cluster)
 		return;
-	put(m, &m->todo, " --cluster ");
-	esc_mode(&m->todo, m->cluster, VALUE_MAX, true, m->e);
+	put(m, &m->advice, " --cluster ");
+	esc_mode(&m->advice, m->cluster, VALUE_MAX, true, m->e);
 }
 
 /* ---- kinds ---- */
@@ -645,11 +645,11 @@ static void snapshot_failed(struct msg *m)
 	}
 	put(m, &m->summary, ".");
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "Read the error above and the backupd log; "
+	put(m, &m->advice, "Read the error above and the backupd log; "
 	    "`backupctl status` shows what runs. Once fixed, take one by hand: "
 	    "`backupctl snapshot");
 	cluster_opt(m);
-	put(m, &m->todo, "`. Until then the newest good snapshot is older "
+	put(m, &m->advice, "`. Until then the newest good snapshot is older "
 	    "than planned.");
 }
 
@@ -719,16 +719,16 @@ static void verify(struct msg *m, bool ok)
 		buf_release(&b);
 	}
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "Do not restore from this snapshot. ");
+	put(m, &m->advice, "Do not restore from this snapshot. ");
 	if (id) {
-		put(m, &m->todo, "`backupctl verify ");
-		esc_mode(&m->todo, id, VALUE_MAX, true, m->e);
-		put(m, &m->todo, "` lists the bad files; ");
+		put(m, &m->advice, "`backupctl verify ");
+		esc_mode(&m->advice, id, VALUE_MAX, true, m->e);
+		put(m, &m->advice, "` lists the bad files; ");
 	}
-	put(m, &m->todo, "check the repository storage (NFS server, disks), "
+	put(m, &m->advice, "check the repository storage (NFS server, disks), "
 	    "then take a fresh snapshot: `backupctl snapshot");
 	cluster_opt(m);
-	put(m, &m->todo, "`.");
+	put(m, &m->advice, "`.");
 }
 
 static void verify_ok(struct msg *m) { verify(m, true); }
@@ -785,14 +785,14 @@ static void lag(struct msg *m, const char *level, const char *state_name)
 		put(m, &m->summary, "_");
 	}
 	if (strcmp(level, "critical") == 0) {
-		put(m, &m->todo, "Check `backupctl lag`; the replica's SQL "
+		put(m, &m->advice, "Check `backupctl lag`; the replica's SQL "
 		    "thread may be stopped: run `SHOW SLAVE STATUS` on ");
-		code(m, &m->todo, m->server ? m->server : "the replica");
-		put(m, &m->todo, " and look at Slave_SQL_Running, "
+		code(m, &m->advice, m->server ? m->server : "the replica");
+		put(m, &m->advice, " and look at Slave_SQL_Running, "
 		    "Slave_IO_Running and Last_Error. Snapshots taken from it "
 		    "are stale until it catches up.");
 	} else {
-		put(m, &m->todo, "Watch `backupctl lag`. Heavy writes on the "
+		put(m, &m->advice, "Watch `backupctl lag`. Heavy writes on the "
 		    "primary or a long transaction on the replica usually "
 		    "cause this; it turns critical if it keeps growing.");
 	}
@@ -821,21 +821,21 @@ static void replica_head(struct msg *m, const char *what)
 
 static void rebuild_cmd(struct msg *m)
 {
-	put(m, &m->todo, "`backupctl rebuild ");
-	esc_mode(&m->todo, m->server ? m->server : "SERVER", VALUE_MAX, true,
+	put(m, &m->advice, "`backupctl rebuild ");
+	esc_mode(&m->advice, m->server ? m->server : "SERVER", VALUE_MAX, true,
 		 m->e);
-	put(m, &m->todo, "`");
+	put(m, &m->advice, "`");
 }
 
 static void replica_down(struct msg *m)
 {
 	replica_head(m, " is *down*: backupd cannot reach it.");
 	add_error(m, pstr_any(m, replica_err_keys));
-	put(m, &m->todo, "Check that the server runs and is reachable from "
+	put(m, &m->advice, "Check that the server runs and is reachable from "
 	    "the backupd host; `backupctl status` shows the topology. If it "
 	    "comes back without its data, ");
 	rebuild_cmd(m);
-	put(m, &m->todo, " restores the latest good snapshot into it "
+	put(m, &m->advice, " restores the latest good snapshot into it "
 	    "(automatic with `rebuild = auto`).");
 }
 
@@ -843,10 +843,10 @@ static void replica_broken(struct msg *m)
 {
 	replica_head(m, ": replication is *broken*.");
 	add_error(m, pstr_any(m, replica_err_keys));
-	put(m, &m->todo, "Run `SHOW SLAVE STATUS` on the replica and read "
+	put(m, &m->advice, "Run `SHOW SLAVE STATUS` on the replica and read "
 	    "Last_SQL_Error / Last_IO_Error. If it cannot be repaired, ");
 	rebuild_cmd(m);
-	put(m, &m->todo, " restores the latest good snapshot into it and "
+	put(m, &m->advice, " restores the latest good snapshot into it and "
 	    "re-attaches it.");
 }
 
@@ -883,10 +883,10 @@ static void replica_rebuild_failed(struct msg *m)
 	replica_head(m, ": the rebuild *failed*.");
 	field_text(m, "Why it was rebuilt", why);
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "The replica stays out of service. Read the rebuild "
+	put(m, &m->advice, "The replica stays out of service. Read the rebuild "
 	    "steps in the backupd log, fix the cause, then run ");
 	rebuild_cmd(m);
-	put(m, &m->todo, " again.");
+	put(m, &m->advice, " again.");
 }
 
 /* deleted/kept may be counts or lists of snapshot ids. */
@@ -933,10 +933,10 @@ static void prune(struct msg *m, bool failed)
 	}
 	add_error(m, pstr(m, "error"));
 	if (failed) {
-		put(m, &m->todo, "Check the repository (NFS server, permissions, "
+		put(m, &m->advice, "Check the repository (NFS server, permissions, "
 		    "free space) and the backupd log, then `backupctl prune");
 		cluster_opt(m);
-		put(m, &m->todo, " --dry-run` shows what is still to go. A "
+		put(m, &m->advice, " --dry-run` shows what is still to go. A "
 		    "snapshot whose removal failed may be left half deleted in "
 		    "the repository.");
 	}
@@ -954,12 +954,12 @@ static void config_reload_failed(struct msg *m)
 	    "keeps running with the previous one.");
 	field_code(m, "File", path);
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "Fix the config file (`backupctl");
+	put(m, &m->advice, "Fix the config file (`backupctl");
 	if (path) {
-		put(m, &m->todo, " -c ");
-		esc_mode(&m->todo, path, VALUE_MAX, true, m->e);
+		put(m, &m->advice, " -c ");
+		esc_mode(&m->advice, path, VALUE_MAX, true, m->e);
 	}
-	put(m, &m->todo, " config check` says what is wrong) and reload again "
+	put(m, &m->advice, " config check` says what is wrong) and reload again "
 	    "(`systemctl reload backupd` or SIGHUP). Until then changes to "
 	    "schedules, clusters and thresholds are not in force.");
 }
@@ -1011,11 +1011,11 @@ static void drill(struct msg *m, bool ok)
 	if (ok)
 		return;
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "The latest snapshot was not proven restorable. Read "
+	put(m, &m->advice, "The latest snapshot was not proven restorable. Read "
 	    "the drill steps in the backupd log, fix the cause and run "
 	    "`backupctl drill");
 	cluster_opt(m);
-	put(m, &m->todo, "` again; take a fresh snapshot if this one is bad.");
+	put(m, &m->advice, "` again; take a fresh snapshot if this one is bad.");
 }
 
 static void drill_passed(struct msg *m) { drill(m, true); }
@@ -1070,17 +1070,17 @@ static void cutover(struct msg *m)
 	}
 	add_error(m, pstr(m, "error"));
 	if (done && from) {
-		put(m, &m->todo, "Nothing to do. To roll back: `backupctl "
+		put(m, &m->advice, "Nothing to do. To roll back: `backupctl "
 		    "cutover --to ");
-		esc_mode(&m->todo, from, VALUE_MAX, true, m->e);
-		put(m, &m->todo, "`.");
+		esc_mode(&m->advice, from, VALUE_MAX, true, m->e);
+		put(m, &m->advice, "`.");
 	} else if (bad) {
-		put(m, &m->todo, "The old writer");
+		put(m, &m->advice, "The old writer");
 		if (from) {
-			put(m, &m->todo, " ");
-			code(m, &m->todo, from);
+			put(m, &m->advice, " ");
+			code(m, &m->advice, from);
 		}
-		put(m, &m->todo, " should be (again) the writer: check "
+		put(m, &m->advice, " should be (again) the writer: check "
 		    "`backupctl status` and HAProxy, read the cutover steps in "
 		    "the backupd log, and try `backupctl cutover --dry-run` "
 		    "before the next attempt.");
@@ -1124,17 +1124,17 @@ static void restore(struct msg *m, bool ok)
 	if (ok)
 		return;
 	add_error(m, pstr(m, "error"));
-	put(m, &m->todo, "The target may hold a partial load: do not use it. "
+	put(m, &m->advice, "The target may hold a partial load: do not use it. "
 	    "Read the error, fix the cause and run `backupctl restore");
 	if (snap) {
-		put(m, &m->todo, " ");
-		esc_mode(&m->todo, snap, VALUE_MAX, true, m->e);
+		put(m, &m->advice, " ");
+		esc_mode(&m->advice, snap, VALUE_MAX, true, m->e);
 	}
 	if (target) {
-		put(m, &m->todo, " --target ");
-		esc_mode(&m->todo, target, VALUE_MAX, true, m->e);
+		put(m, &m->advice, " --target ");
+		esc_mode(&m->advice, target, VALUE_MAX, true, m->e);
 	}
-	put(m, &m->todo, "` again.");
+	put(m, &m->advice, "` again.");
 }
 
 static void restore_done(struct msg *m) { restore(m, true); }
@@ -1162,9 +1162,9 @@ static void drill_overdue(struct msg *m)
 	put(m, &m->summary, ": nobody knows whether the backups restore.");
 	field_text(m, "Last passed", last ? last : "never");
 	field_text(m, "Last result", pstr(m, "last_result"));
-	put(m, &m->todo, "Run `backupctl drill");
+	put(m, &m->advice, "Run `backupctl drill");
 	cluster_opt(m);
-	put(m, &m->todo, "` and check that a `drill` schedule exists and runs "
+	put(m, &m->advice, "` and check that a `drill` schedule exists and runs "
 	    "(`backupctl status`).");
 }
 
@@ -1190,7 +1190,7 @@ static void job_skipped(struct msg *m)
 	}
 	put(m, &m->summary, ".");
 	if (overlap)
-		put(m, &m->todo, "The previous run was still going. If this "
+		put(m, &m->advice, "The previous run was still going. If this "
 		    "repeats, the job takes longer than the schedule allows: "
 		    "space the runs out or make the job faster; `backupctl "
 		    "status` shows what runs.");
@@ -1298,7 +1298,7 @@ static void generic(struct msg *m)
 	add_error(m, pstr(m, "error"));
 	if (strcmp(m->ev->severity, "error") == 0 ||
 	    strcmp(m->ev->severity, "crit") == 0)
-		put(m, &m->todo, "See the backupd log on its host for details; "
+		put(m, &m->advice, "See the backupd log on its host for details; "
 		    "`backupctl status` shows the current state.");
 }
 
@@ -1463,9 +1463,9 @@ static json_t *build(struct msg *m, enum slack_style style)
 		put(m, &text, ": ");
 		put(m, &text, m->brief.data);
 	}
-	if (style == SLACK_TEXT_ONLY && m->todo.len) {
+	if (style == SLACK_TEXT_ONLY && m->advice.len) {
 		put(m, &text, "\n");
-		put(m, &text, m->todo.data);
+		put(m, &text, m->advice.data);
 	}
 	cap_text(m, &text, SLACK_FALLBACK_MAX);
 	json_object_set_new(root, "text", json_string(text.data));
@@ -1492,10 +1492,10 @@ static json_t *build(struct msg *m, enum slack_style style)
 		cap_text(m, &m->extra, SLACK_TEXT_MAX);
 		json_array_append_new(blocks, section(m->extra.data));
 	}
-	if (m->todo.len) {
+	if (m->advice.len) {
 		struct buf t;
 		buf_init(&t, MSG_BUF_MAX);
-		putf(m, &t, ":point_right: *What to do:* %s", m->todo.data);
+		putf(m, &t, ":point_right: *What to do:* %s", m->advice.data);
 		cap_text(m, &t, SLACK_TEXT_MAX);
 		json_array_append_new(blocks, section(t.data));
 		buf_release(&t);
@@ -1548,7 +1548,7 @@ int slack_format_event(const struct catalog_event *ev, enum slack_style style,
 	m.e = e;
 	buf_init(&m.title_buf, MSG_BUF_MAX);
 	buf_init(&m.summary, MSG_BUF_MAX);
-	buf_init(&m.todo, MSG_BUF_MAX);
+	buf_init(&m.advice, MSG_BUF_MAX);
 	buf_init(&m.brief, MSG_BUF_MAX);
 	buf_init(&m.extra, MSG_BUF_MAX);
 	m.fields = json_array();
@@ -1617,7 +1617,7 @@ int slack_format_event(const struct catalog_event *ev, enum slack_style style,
 	json_decref(m.p);
 	buf_release(&m.title_buf);
 	buf_release(&m.summary);
-	buf_release(&m.todo);
+	buf_release(&m.advice);
 	buf_release(&m.brief);
 	buf_release(&m.extra);
 	return rc;
